@@ -1,0 +1,121 @@
+"""Backpropagation through time, written once for every cell type.
+
+A cell supplies ``backward_step(cache, s, dh, dc)``: the local backward of step(s) ``s`` (one index or a
+slice of steps, so the same code serves one step or all steps at once). It returns the gradients of the
+step's input and recurrent pre-activations (``dgi``, ``dgh``), any part of dL/dh_{t-1} that bypasses
+W_hh (GRU's ``dh * z``), and dL/dc_{t-1} (LSTM). This module chains those steps:
+
+Full BPTT (``truncate=None``): one backward sweep, t = T-1 .. 0,
+
+    dh_t = dout_t + dL/dh_t from step t+1,    dL/dh_{t-1} = dgh_t @ W_hh + local.
+
+Per-output truncation (``truncate=k``, the tutorial's ``bptt_truncate``): the gradient arriving at output
+t flows back through steps t, t-1, ..., t-k only; the state entering step t-k is a constant when t-k > 0,
+and h0 receives gradient from every window that reaches step 0. The tutorial computes this with a double
+loop over outputs and steps (O(T k) small products). Here the k+1 lags are swept instead, each lag for all
+outputs at once: D_0[t] = dout_t; D_{j+1}[s-1] = backward of step s applied to D_j[s], where D_j[s] is the
+gradient at the state of step s coming from output s+j. Each lag is one batched step backward and one
+(T B, G H) x (G H, H) product, so truncation costs k+1 large products instead of T small ones.
+When k >= T-1 every window reaches step 0 and truncation equals full BPTT, which is then used.
+
+Weight gradients are not touched here: the caller assembles them from ``dgi``/``dgh`` with a few large
+products after the sweep.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def mm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """a @ w for a of any leading shape, as one 2-D BLAS call."""
+    lead = a.shape[:-1]
+    return (a.reshape(-1, a.shape[-1]) @ w).reshape(lead + (w.shape[1],))
+
+
+def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None):
+    """Gradients of one layer's pre-activations for all steps.
+
+    Args:
+        cell: the layer's cell (RNNCell, LSTMCell, GRUCell).
+        cache: the cell's forward cache for this layer.
+        W_hh: (G H, H) recurrent weights.
+        dout: (T, B, H) dL/dh_t arriving from above (the layer's outputs).
+        dstate_n: None, or dL/d(final state): (B, H) array, or (dh, dc) for LSTM (entries may be None).
+        truncate: None for full BPTT, or k >= 0.
+
+    Returns:
+        dgi, dgh: (T, B, G H) gradients of the input / recurrent pre-activations (the same array when the
+            cell shares them); dstate0: dL/dh0 (B, H), or (dh0, dc0) for LSTM.
+    """
+    T = dout.shape[0]
+    lstm = cell.has_cell_state
+    dhn, dcn = (dstate_n if lstm and dstate_n is not None else (dstate_n, None))
+    if truncate is None or truncate >= T - 1:
+        dgi, dgh, dh0, dc0 = _full(cell, cache, W_hh, dout, dhn, dcn)
+    else:
+        dgi, dgh, dh0, dc0 = _truncated(cell, cache, W_hh, dout, dhn, dcn, int(truncate))
+    return dgi, dgh, ((dh0, dc0) if lstm else dh0)
+
+
+def _full(cell, cache, W_hh, dout, dhn, dcn):
+    T, B, H = dout.shape
+    dt = dout.dtype
+    G = W_hh.shape[0]
+    dgi = np.empty((T, B, G), dtype=dt)
+    dgh = dgi if cell.shares_preactivation else np.empty((T, B, G), dtype=dt)
+    dh = dout[T - 1].copy()
+    if dhn is not None:
+        dh += dhn
+    dc = None
+    if cell.has_cell_state:
+        dc = np.zeros((B, H), dtype=dt) if dcn is None else dcn.astype(dt, copy=True)
+    for t in range(T - 1, -1, -1):
+        gi_t, gh_t, dh_local, dc = cell.backward_step(cache, t, dh, dc)
+        dgi[t] = gi_t
+        if dgh is not dgi:
+            dgh[t] = gh_t
+        dh = gh_t @ W_hh
+        if dh_local is not None:
+            dh += dh_local
+        if t > 0:
+            dh += dout[t - 1]
+    return dgi, dgh, dh, dc
+
+
+def _truncated(cell, cache, W_hh, dout, dhn, dcn, k):
+    T, B, H = dout.shape
+    dt = dout.dtype
+    G = W_hh.shape[0]
+    dgi = np.zeros((T, B, G), dtype=dt)
+    dgh = dgi if cell.shares_preactivation else np.zeros((T, B, G), dtype=dt)
+    # Lag 0: D[s] is dL/dh_s from output s itself (dhn arrives as if at the last output).
+    Dh = dout.copy()
+    if dhn is not None:
+        Dh[T - 1] += dhn
+    Dc = None
+    if cell.has_cell_state:
+        Dc = np.zeros((T, B, H), dtype=dt)
+        if dcn is not None:
+            Dc[T - 1] = dcn
+    dh0 = np.zeros((B, H), dtype=dt)
+    dc0 = np.zeros((B, H), dtype=dt) if cell.has_cell_state else None
+    for j in range(k + 1):
+        n = T - j  # steps s = 0 .. T-1-j still reached at lag j
+        gi_j, gh_j, dh_local, dc_prev = cell.backward_step(cache, slice(0, n), Dh, Dc)
+        dgi[:n] += gi_j
+        if dgh is not dgi:
+            dgh[:n] += gh_j
+        # Step 0's entering state is h0: it receives gradient at every lag.
+        dh0 += gh_j[0] @ W_hh
+        if dh_local is not None:
+            dh0 += dh_local[0]
+        if dc_prev is not None:
+            dc0 += dc_prev[0]
+        if j == k or n == 1:
+            break
+        # Entering states of steps 1..n-1 are the outputs of steps 0..n-2: next lag's D.
+        Dh = mm(gh_j[1:], W_hh)
+        if dh_local is not None:
+            Dh += dh_local[1:]
+        Dc = dc_prev[1:] if dc_prev is not None else None
+    return dgi, dgh, dh0, dc0

@@ -1,0 +1,213 @@
+"""Stacked recurrent layers with torch's parameter names; the cell supplies the step.
+
+Forward of layer l (x_0 = input):  gi = x_l @ W_ih^T + bias  for all steps at once (one product),
+then the cell's sequential recurrence.  Backward: the bptt machinery gives the pre-activation gradients
+``dgi``/``dgh`` of every step; the weight gradients then take one product each:
+
+    dW_ih = dgi^T x,   dW_hh = dgh^T h_prev,   db_ih = sum dgi,   db_hh = sum dgh,   dx = dgi @ W_ih.
+
+Integer input ``x`` of shape (T, B) means one-hot vectors of size ``input_size`` (the tutorial's x_t):
+layer 0 then gathers columns of W_ih (the tutorial's U) instead of multiplying.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..bptt import bptt, mm
+from ..errors import ConfigError, ShapeError
+from ..init import init_layer_params
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def _check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.type not in FLOAT_DTYPES:
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+class Recurrent:
+    """Base of RNN, LSTM and GRU. Subclasses set ``_make_cell``."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dtype=np.float32,
+                 seed: int | None = 0, init: str = "uniform", spectral_radius: float | None = None,
+                 forget_bias: float | None = None, cell=None):
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.dtype = _check_dtype(dtype)
+        self.cell = cell
+        G, H = cell.gates * hidden_size, hidden_size
+        self.params: dict[str, np.ndarray] = {}
+        for l in range(num_layers):
+            n_in = input_size if l == 0 else H
+            self.params[f"weight_ih_l{l}"] = np.empty((G, n_in), dtype=self.dtype)
+            self.params[f"weight_hh_l{l}"] = np.empty((G, H), dtype=self.dtype)
+            self.params[f"bias_ih_l{l}"] = np.empty((G,), dtype=self.dtype)
+            self.params[f"bias_hh_l{l}"] = np.empty((G,), dtype=self.dtype)
+        rng = np.random.default_rng(seed)
+        init_layer_params(self.params, H, cell.gates, rng, scheme=init, spectral=spectral_radius,
+                          forget_bias=forget_bias)
+
+    # -- shapes -------------------------------------------------------------------------------------
+
+    def _zeros_state(self, B):
+        z = np.zeros((self.num_layers, B, self.hidden_size), dtype=self.dtype)
+        return (z, z.copy()) if self.cell.has_cell_state else z
+
+    def _check_state(self, s, B, what):
+        shape = (self.num_layers, B, self.hidden_size)
+        parts = s if self.cell.has_cell_state else (s,)
+        if self.cell.has_cell_state and not (isinstance(s, tuple) and len(s) == 2):
+            raise ShapeError(f"{what} of an LSTM must be a tuple (h, c) of arrays {shape}")
+        for p in parts:
+            if p is None:
+                continue
+            if np.shape(p) != shape:
+                raise ShapeError(f"{what} must have shape {shape}, got {np.shape(p)}")
+            if np.asarray(p).dtype != self.dtype:
+                raise ShapeError(f"{what} has dtype {np.asarray(p).dtype}, the layer {self.dtype}")
+
+    def _check_input(self, x):
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.integer):
+            if x.ndim != 2:
+                raise ShapeError(f"integer (one-hot) input must have shape (T, B), got {x.shape}")
+            if x.size and (x.min() < 0 or x.max() >= self.input_size):
+                raise ShapeError(f"one-hot indices must lie in [0, {self.input_size}), got {x.min()}..{x.max()}")
+        else:
+            if x.ndim != 3 or x.shape[2] != self.input_size:
+                raise ShapeError(f"input must have shape (T, B, {self.input_size}), got {x.shape}")
+            if x.dtype != self.dtype:
+                raise ShapeError(f"input has dtype {x.dtype}, the layer {self.dtype}; convert it first")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ShapeError(f"input needs T >= 1 and B >= 1, got shape {x.shape}")
+        return x
+
+    # -- forward / backward -------------------------------------------------------------------------
+
+    def forward(self, x, h0=None):
+        """Run the stack over a sequence.
+
+        Args:
+            x: (T, B, input_size) float array of the layer's dtype, or (T, B) int one-hot indices.
+            h0: (num_layers, B, H), or (h0, c0) for LSTM; None means zeros.
+        Returns:
+            out (T, B, H) top layer's states; hn like h0; cache (list of per-layer dicts, see the cell).
+        """
+        x = self._check_input(x)
+        T, B = x.shape[:2]
+        if h0 is None:
+            h0 = self._zeros_state(B)
+        self._check_state(h0, B, "h0")
+        lstm = self.cell.has_cell_state
+        hn_h, hn_c, caches = [], [], []
+        inp = x
+        for l in range(self.num_layers):
+            p = self._layer_params(l)
+            bias = self.cell.input_bias(p["b_ih"], p["b_hh"])
+            if inp.ndim == 2:
+                gi = p["W_ih"].T[inp] + bias                      # (T, B, G H): column gather
+            else:
+                gi = mm(inp, p["W_ih"].T)                        # (T, B, G H)
+                gi += bias
+            state0 = (h0[0][l], h0[1][l]) if lstm else h0[l]
+            out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"])
+            cache["x"] = inp
+            caches.append(cache)
+            if lstm:
+                hn_h.append(state_n[0])
+                hn_c.append(state_n[1])
+            else:
+                hn_h.append(state_n)
+            inp = out
+        hn = (np.stack(hn_h), np.stack(hn_c)) if lstm else np.stack(hn_h)
+        return out, hn, caches
+
+    def backward(self, cache, dout, dhn=None, truncate=None):
+        """Gradients of a loss L given dL/dout (and optionally dL/dhn).
+
+        Args:
+            cache: from ``forward``.
+            dout: (T, B, H) dL/d``out``.
+            dhn: None, or dL/d``hn`` like ``hn`` (for LSTM a tuple whose entries may be None).
+            truncate: None for full BPTT; k >= 0 lets the gradient arriving at output t flow back
+                through steps t..t-k only (see ``rnnlab.bptt``).
+        Returns:
+            dx like x (None for integer input), dh0 like h0, grads with the keys and shapes of params.
+        """
+        if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
+                                     or truncate < 0):
+            raise ConfigError(f"truncate must be None or an integer >= 0, got {truncate!r}")
+        T, B = cache[0]["x"].shape[:2]
+        H = self.hidden_size
+        dout = np.asarray(dout)
+        if dout.shape != (T, B, H):
+            raise ShapeError(f"dout must have shape {(T, B, H)}, got {dout.shape}")
+        if dout.dtype != self.dtype:
+            raise ShapeError(f"dout has dtype {dout.dtype}, the layer {self.dtype}")
+        lstm = self.cell.has_cell_state
+        if dhn is not None:
+            self._check_state(dhn, B, "dhn")
+        grads: dict[str, np.ndarray] = {}
+        dh0_h, dh0_c = [None] * self.num_layers, [None] * self.num_layers
+        dx = None
+        for l in range(self.num_layers - 1, -1, -1):
+            p = self._layer_params(l)
+            c = cache[l]
+            if dhn is None:
+                ds_n = None
+            elif lstm:
+                ds_n = (None if dhn[0] is None else dhn[0][l], None if dhn[1] is None else dhn[1][l])
+            else:
+                ds_n = dhn[l]
+            dgi, dgh, ds0 = bptt(self.cell, c, p["W_hh"], dout, ds_n, truncate)
+            if lstm:
+                dh0_h[l], dh0_c[l] = ds0
+            else:
+                dh0_h[l] = ds0
+            G = dgi.shape[-1]
+            dgi2 = dgi.reshape(-1, G)
+            dgh2 = dgh.reshape(-1, G)
+            x = c["x"]
+            if x.ndim == 2:  # one-hot input: scatter-add into the columns that were used
+                dW_ih = np.zeros_like(p["W_ih"])
+                _scatter_columns(dW_ih, x.reshape(-1), dgi2)
+            else:
+                dW_ih = dgi2.T @ x.reshape(-1, x.shape[-1])
+                dx = mm(dgi, p["W_ih"])
+            grads[f"weight_ih_l{l}"] = dW_ih
+            grads[f"weight_hh_l{l}"] = dgh2.T @ c["hs"][:-1].reshape(-1, H)
+            grads[f"bias_ih_l{l}"] = dgi2.sum(axis=0)
+            grads[f"bias_hh_l{l}"] = dgh2.sum(axis=0)
+            dout = dx
+        grads = {k: grads[k] for k in self.params}
+        dh0 = (np.stack(dh0_h), np.stack(dh0_c)) if lstm else np.stack(dh0_h)
+        return dx, dh0, grads
+
+    def _layer_params(self, l):
+        P = self.params
+        return {"W_ih": P[f"weight_ih_l{l}"], "W_hh": P[f"weight_hh_l{l}"],
+                "b_ih": P[f"bias_ih_l{l}"], "b_hh": P[f"bias_hh_l{l}"]}
+
+    def __repr__(self):
+        extra = f", nonlinearity={self.cell.nonlinearity!r}" if hasattr(self.cell, "nonlinearity") else ""
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, "
+                f"num_layers={self.num_layers}, dtype={self.dtype.name})")
+
+
+def scatter_rows(index: np.ndarray, values: np.ndarray, n_rows: int):
+    """Sum the rows of ``values`` (N, D) that share an index: returns (unique_index, sums (U, D))."""
+    order = np.argsort(index, kind="stable")
+    idx = index[order]
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    sums = np.add.reduceat(values[order], starts, axis=0)
+    return idx[starts], sums
+
+
+def _scatter_columns(dW, index, values):
+    """dW[:, index[n]] += values[n] for all n, summing duplicates."""
+    uniq, sums = scatter_rows(index, values, dW.shape[1])
+    dW[:, uniq] += sums.T

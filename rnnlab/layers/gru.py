@@ -1,0 +1,78 @@
+"""GRU cell, torch's equations and gate order (r, z, n); the reset gate multiplies W_hn h + b_hn:
+
+    r = sigma(W_ir x + b_ir + W_hr h_{t-1} + b_hr)
+    z = sigma(W_iz x + b_iz + W_hz h_{t-1} + b_hz)
+    n = tanh(W_in x + b_in + r * (W_hn h_{t-1} + b_hn))
+    h_t = (1 - z) * n + z * h_{t-1}
+
+Backward of one step, given dL/dh_t (``dh``):
+
+    dn~ = dh (1 - z) (1 - n^2);  dz~ = dh (h_{t-1} - n) z (1 - z);  dr~ = dn~ * ghn * r (1 - r)
+    input pre-activation grads     dgi = [dr~, dz~, dn~]
+    recurrent pre-activation grads dgh = [dr~, dz~, dn~ * r]
+    dL/dh_{t-1} = dh * z + dgh @ W_hh
+
+Cache fields: ``hs`` (T+1, B, H) with hs[0] = h0; ``gates`` (T, B, 3H) activated r, z, n;
+``ghn`` (T, B, H) = W_hn h_{t-1} + b_hn.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .rnn import _sigmoid
+
+
+class GRUCell:
+    gates = 3
+    has_cell_state = False
+    shares_preactivation = False
+
+    def input_bias(self, b_ih, b_hh):
+        b = b_ih.copy()
+        H = b.shape[0] // 3
+        b[:2 * H] += b_hh[:2 * H]  # b_hn stays inside the reset product
+        return b
+
+    def forward(self, gi, h0, W_hh, b_hh):
+        T, B, G = gi.shape
+        H = G // 3
+        dt = gi.dtype
+        hs = np.empty((T + 1, B, H), dtype=dt)
+        gates = np.empty((T, B, G), dtype=dt)
+        ghn = np.empty((T, B, H), dtype=dt)
+        hs[0] = h0
+        WT = W_hh.T
+        b_hn = b_hh[2 * H:]
+        gh = np.empty((B, G), dtype=dt)
+        for t in range(T):
+            a = gates[t]
+            np.matmul(hs[t], WT, out=gh)
+            np.add(gi[t, :, :2 * H], gh[:, :2 * H], out=a[:, :2 * H])
+            _sigmoid(a[:, :2 * H], out=a[:, :2 * H])
+            np.add(gh[:, 2 * H:], b_hn, out=ghn[t])
+            n = a[:, 2 * H:]
+            np.multiply(a[:, :H], ghn[t], out=n)
+            n += gi[t, :, 2 * H:]
+            np.tanh(n, out=n)
+            z = a[:, H:2 * H]
+            h = hs[t + 1]
+            # h = n + z * (h_prev - n)
+            np.subtract(hs[t], n, out=h)
+            h *= z
+            h += n
+        return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
+
+    def backward_step(self, cache, s, dh, dc=None):
+        a = cache["gates"][s]
+        H = a.shape[-1] // 3
+        r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
+        h_prev = cache["hs"][:-1][s]
+        ghn = cache["ghn"][s]
+        dgi = np.empty_like(a)
+        dn = dgi[..., 2 * H:]
+        np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dn)
+        np.multiply(dh * (h_prev - n), z * (1.0 - z), out=dgi[..., H:2 * H])
+        np.multiply(dn * ghn, r * (1.0 - r), out=dgi[..., :H])
+        dgh = dgi.copy()
+        dgh[..., 2 * H:] *= r
+        return dgi, dgh, dh * z, None

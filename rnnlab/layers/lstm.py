@@ -1,0 +1,72 @@
+"""LSTM cell, torch's equations and gate order (i, f, g, o):
+
+    [i, f, g, o] = [sigma, sigma, tanh, sigma](W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+Backward of one step, given dL/dh_t (``dh``) and dL/dc_t from later steps (``dc``):
+
+    dc~ = dc + dh * o * (1 - tanh(c_t)^2)
+    do = dh * tanh(c_t);  di = dc~ * g;  dg = dc~ * i;  df = dc~ * c_{t-1}
+    d(pre-activations) = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]
+    dL/dc_{t-1} = dc~ * f  (the constant error carousel);  dL/dh_{t-1} = d(pre) @ W_hh
+
+Cache fields: ``hs`` (T+1, B, H) with hs[0] = h0; ``cs`` (T+1, B, H) with cs[0] = c0;
+``gates`` (T, B, 4H) activated gates i, f, g, o; ``tanh_c`` (T, B, H).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .rnn import _sigmoid
+
+
+class LSTMCell:
+    gates = 4
+    has_cell_state = True
+    shares_preactivation = True
+
+    def input_bias(self, b_ih, b_hh):
+        return b_ih + b_hh
+
+    def forward(self, gi, state0, W_hh, b_hh):
+        T, B, G = gi.shape
+        H = G // 4
+        h0, c0 = state0
+        dt = gi.dtype
+        hs = np.empty((T + 1, B, H), dtype=dt)
+        cs = np.empty((T + 1, B, H), dtype=dt)
+        gates = np.empty((T, B, G), dtype=dt)
+        tanh_c = np.empty((T, B, H), dtype=dt)
+        hs[0], cs[0] = h0, c0
+        WT = W_hh.T
+        for t in range(T):
+            a = gates[t]
+            np.matmul(hs[t], WT, out=a)
+            a += gi[t]
+            _sigmoid(a[:, :2 * H], out=a[:, :2 * H])
+            np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
+            _sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])
+            c = cs[t + 1]
+            np.multiply(a[:, H:2 * H], cs[t], out=c)
+            c += a[:, :H] * a[:, 2 * H:3 * H]
+            np.tanh(c, out=tanh_c[t])
+            np.multiply(a[:, 3 * H:], tanh_c[t], out=hs[t + 1])
+        cache = {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
+        return hs[1:], (hs[T], cs[T]), cache
+
+    def backward_step(self, cache, s, dh, dc):
+        a = cache["gates"][s]
+        H = a.shape[-1] // 4
+        i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+        tc = cache["tanh_c"][s]
+        c_prev = cache["cs"][:-1][s]
+        dct = dh * o * (1.0 - tc * tc)
+        if dc is not None:
+            dct += dc
+        da = np.empty_like(a)
+        np.multiply(dct * g, i * (1.0 - i), out=da[..., :H])
+        np.multiply(dct * c_prev, f * (1.0 - f), out=da[..., H:2 * H])
+        np.multiply(dct * i, 1.0 - g * g, out=da[..., 2 * H:3 * H])
+        np.multiply(dh * tc, o * (1.0 - o), out=da[..., 3 * H:])
+        return da, da, None, dct * f

@@ -1,0 +1,93 @@
+"""Elman RNN cell: the tutorial's recurrence.
+
+    s_t = f(U x_t + W s_{t-1} + b)          (tutorial notation)
+    h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)   (torch names: U = weight_ih, W = weight_hh)
+
+Backward of one step, given dL/dh_t (``dh``):
+
+    dz_t = dh * f'(z_t)          f' read off h_t: tanh 1-h^2, sigmoid h(1-h), relu [h>0], linear 1
+    dL/dh_{t-1} = dz_t @ W_hh    (the bptt machinery does this product; the step has no other path)
+
+Cache fields (arrays over all steps, time-major):
+    ``hs``  (T+1, B, H): hs[0] = h0, hs[t+1] = h_t, so the state entering step t is hs[t].
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sigmoid(z, out=None):
+    # 1 / (1 + exp(-z)) without overflow warnings: 0.5 * (1 + tanh(z / 2)) is exact and stable.
+    out = np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+def _relu(z, out=None):
+    return np.maximum(z, 0, out=out)
+
+
+def _linear(z, out=None):
+    if out is None:
+        return z.copy()
+    out[...] = z
+    return out
+
+
+ACTIVATIONS = {"tanh": np.tanh, "sigmoid": _sigmoid, "relu": _relu, "linear": _linear}
+
+
+def activation_grad(nonlinearity: str, h: np.ndarray) -> np.ndarray:
+    """f'(z) expressed through h = f(z)."""
+    if nonlinearity == "tanh":
+        return 1.0 - h * h
+    if nonlinearity == "sigmoid":
+        return h * (1.0 - h)
+    if nonlinearity == "relu":
+        return (h > 0).astype(h.dtype)
+    return np.ones_like(h)
+
+
+class RNNCell:
+    """Maps (input projection gi_t, state h_{t-1}) to h_t = f(gi_t + W_hh h_{t-1})."""
+
+    gates = 1
+    has_cell_state = False
+    shares_preactivation = True  # dL/d(input projection) == dL/d(recurrent projection)
+
+    def __init__(self, nonlinearity: str = "tanh"):
+        self.nonlinearity = nonlinearity
+        self.f = ACTIVATIONS[nonlinearity]
+
+    def input_bias(self, b_ih, b_hh):
+        return b_ih + b_hh
+
+    def forward(self, gi, h0, W_hh, b_hh):
+        """gi: (T, B, H) input projection with both biases; h0: (B, H). Returns out, hn, cache."""
+        T, B, H = gi.shape
+        hs = np.empty((T + 1, B, H), dtype=gi.dtype)
+        hs[0] = h0
+        z = np.empty((B, H), dtype=gi.dtype)
+        WT = W_hh.T
+        for t in range(T):
+            np.matmul(hs[t], WT, out=z)
+            z += gi[t]
+            self.f(z, out=hs[t + 1])
+        return hs[1:], hs[T], {"hs": hs}
+
+    def backward_step(self, cache, s, dh, dc=None):
+        """Local backward of step(s) ``s`` (an index or a slice of steps) given dL/dh at their outputs.
+
+        Returns (dgi, dgh, dh_local, dc_prev): gradients w.r.t. the input and recurrent
+        pre-activations, the part of dL/dh_{t-1} that does not go through W_hh (none here), and the
+        cell-state gradient (none here)."""
+        h = cache["hs"][1:][s]
+        dz = dh * activation_grad(self.nonlinearity, h)
+        return dz, dz, None, None
+
+    def jacobian(self, cache, t, W_hh):
+        """dh_t/dh_{t-1} = diag(f'(z_t)) W_hh for batch element(s): (B, H, H)."""
+        h = cache["hs"][t + 1]
+        return activation_grad(self.nonlinearity, h)[:, :, None] * W_hh[None]
