@@ -16,6 +16,7 @@ import numpy as np
 from ..bptt import bptt, mm
 from ..errors import ConfigError, ShapeError
 from ..init import init_layer_params
+from ..sparse import segment_sum
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -198,16 +199,7 @@ class Recurrent:
                 f"num_layers={self.num_layers}, dtype={self.dtype.name})")
 
 
-def scatter_rows(index: np.ndarray, values: np.ndarray, n_rows: int):
-    """Sum the rows of ``values`` (N, D) that share an index: returns (unique_index, sums (U, D))."""
-    order = np.argsort(index, kind="stable")
-    idx = index[order]
-    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-    sums = np.add.reduceat(values[order], starts, axis=0)
-    return idx[starts], sums
-
-
 def _scatter_columns(dW, index, values):
     """dW[:, index[n]] += values[n] for all n, summing duplicates."""
-    uniq, sums = scatter_rows(index, values, dW.shape[1])
+    uniq, sums = segment_sum(index, values)
     dW[:, uniq] += sums.T

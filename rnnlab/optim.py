@@ -1,0 +1,181 @@
+"""Optimisers, clipping and the non-finite guard. All work in place on the flat parameter dict.
+
+Updates (g = gradient, lr = learning rate, t = step count from 1):
+
+    SGD       p -= lr g
+    Momentum  v = mu v + g;               p -= lr v          (nesterov: p -= lr (g + mu v))
+    Adagrad   G += g^2;                   p -= lr g / (sqrt(G) + eps)
+    RMSProp   E = a E + (1 - a) g^2;      p -= lr g / (sqrt(E) + eps)
+    Adam      m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr m^/(sqrt(v^) + eps), with bias correction
+
+A ``SparseGrad`` (rows of an embedding or output matrix) is applied sparsely where that is exact (SGD,
+Adagrad: untouched rows do not change) and densified otherwise (momentum, RMSProp and Adam decay their
+state on every row, every step). Gradient clipping by global norm is Pascanu et al. (2013), Algorithm 1:
+if ||g|| > c then g <- c g / ||g||.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .sparse import SparseGrad, to_dense
+
+
+def global_norm(grads: dict) -> float:
+    """sqrt of the sum of squares of every gradient entry (inf or nan if any entry is)."""
+    total = 0.0
+    for g in grads.values():
+        if isinstance(g, SparseGrad):
+            total += g.sq_norm()
+        else:
+            f = g.ravel()
+            total += float(np.dot(f, f))
+    return float(np.sqrt(total))
+
+
+def all_finite(grads: dict) -> bool:
+    return np.isfinite(global_norm(grads))
+
+
+def clip_grad_norm(grads: dict, max_norm: float) -> float:
+    """Rescale all gradients in place so their global norm is at most ``max_norm``; returns the norm
+    before clipping."""
+    norm = global_norm(grads)
+    if np.isfinite(norm) and norm > max_norm:
+        scale = max_norm / (norm + 1e-12)
+        for k, g in grads.items():
+            if isinstance(g, SparseGrad):
+                g.values *= scale
+            else:
+                g *= scale
+    return norm
+
+
+def clip_grad_value(grads: dict, clip: float) -> None:
+    """Clamp every gradient entry to [-clip, clip] in place."""
+    for g in grads.values():
+        np.clip(g.values if isinstance(g, SparseGrad) else g, -clip, clip,
+                out=g.values if isinstance(g, SparseGrad) else g)
+
+
+class Optimizer:
+    """Base: ``step(params, grads)`` updates params in place; state is a dict of arrays (checkpointed)."""
+
+    name = "optimizer"
+
+    def __init__(self, lr: float):
+        if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+            raise ConfigError(f"learning rate must be a positive number, got {lr!r}")
+        self.lr = float(lr)
+        self.t = 0
+        self.state: dict[str, np.ndarray] = {}
+
+    def _slot(self, name, p, slot="m"):
+        key = f"{slot}.{name}"
+        if key not in self.state:
+            self.state[key] = np.zeros_like(p)
+        return self.state[key]
+
+    def step(self, params: dict, grads: dict) -> None:
+        self.t += 1
+        for name, g in grads.items():
+            self._update(name, params[name], g)
+
+    def state_dict(self) -> dict:
+        return {"name": self.name, "lr": self.lr, "t": self.t, "state": dict(self.state)}
+
+    def load_state_dict(self, sd: dict) -> None:
+        if sd.get("name") != self.name:
+            raise ConfigError(f"optimizer state is for {sd.get('name')!r}, not {self.name!r}")
+        self.lr, self.t = float(sd["lr"]), int(sd["t"])
+        self.state = {k: np.array(v) for k, v in sd["state"].items()}
+
+
+class SGD(Optimizer):
+    name = "sgd"
+
+    def _update(self, name, p, g):
+        if isinstance(g, SparseGrad):
+            g.add_to(p, -self.lr)
+        else:
+            p -= self.lr * g
+
+
+class Momentum(Optimizer):
+    name = "momentum"
+
+    def __init__(self, lr: float, momentum: float = 0.9, nesterov: bool = False):
+        super().__init__(lr)
+        if not 0 <= momentum < 1:
+            raise ConfigError(f"momentum must lie in [0, 1), got {momentum}")
+        self.momentum, self.nesterov = momentum, nesterov
+
+    def _update(self, name, p, g):
+        g = to_dense(g)
+        v = self._slot(name, p)
+        v *= self.momentum
+        v += g
+        p -= self.lr * (g + self.momentum * v if self.nesterov else v)
+
+
+class Adagrad(Optimizer):
+    name = "adagrad"
+
+    def __init__(self, lr: float, eps: float = 1e-8):
+        super().__init__(lr)
+        self.eps = eps
+
+    def _update(self, name, p, g):
+        G = self._slot(name, p, "G")
+        if isinstance(g, SparseGrad):
+            rows = (g.index,) if g.axis == 0 else (slice(None), g.index)
+            vals = g.values if g.axis == 0 else g.values.T
+            G[rows] += vals * vals
+            p[rows] -= self.lr * vals / (np.sqrt(G[rows]) + self.eps)
+        else:
+            G += g * g
+            p -= self.lr * g / (np.sqrt(G) + self.eps)
+
+
+class RMSProp(Optimizer):
+    name = "rmsprop"
+
+    def __init__(self, lr: float, alpha: float = 0.99, eps: float = 1e-8):
+        super().__init__(lr)
+        self.alpha, self.eps = alpha, eps
+
+    def _update(self, name, p, g):
+        g = to_dense(g)
+        E = self._slot(name, p, "E")
+        E *= self.alpha
+        E += (1 - self.alpha) * g * g
+        p -= self.lr * g / (np.sqrt(E) + self.eps)
+
+
+class Adam(Optimizer):
+    name = "adam"
+
+    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        super().__init__(lr)
+        self.b1, self.b2 = betas
+        self.eps = eps
+
+    def _update(self, name, p, g):
+        g = to_dense(g)
+        m, v = self._slot(name, p, "m"), self._slot(name, p, "v")
+        m *= self.b1
+        m += (1 - self.b1) * g
+        v *= self.b2
+        v += (1 - self.b2) * g * g
+        mhat_scale = 1 / (1 - self.b1 ** self.t)
+        vhat_scale = 1 / (1 - self.b2 ** self.t)
+        p -= self.lr * (m * mhat_scale) / (np.sqrt(v * vhat_scale) + self.eps)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam}
+
+
+def make_optimizer(name: str, lr: float, **kw) -> Optimizer:
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](lr, **kw)
