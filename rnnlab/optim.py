@@ -43,7 +43,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     norm = global_norm(grads)
     if np.isfinite(norm) and norm > max_norm:
         scale = max_norm / (norm + 1e-12)
-        for k, g in grads.items():
+        for g in grads.values():
             if isinstance(g, SparseGrad):
                 g.values *= scale
             else:
