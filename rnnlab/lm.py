@@ -85,6 +85,12 @@ def default_classes(vocab_size: int, n_classes: int | None = None, counts=None) 
     return out
 
 
+def _state_at(cache, i, lstm):
+    """The stacked state after step i, read off the layer caches: (L, B, H), or (h, c) for LSTM."""
+    h = np.stack([c["hs"][i + 1] for c in cache])
+    return (h, np.stack([c["cs"][i + 1] for c in cache])) if lstm else h
+
+
 class LanguageModel:
     """See the module docstring. ``x`` and ``y`` are (T, B) int arrays; ``y == -1`` marks padding."""
 
@@ -169,10 +175,12 @@ class LanguageModel:
 
     # -- training ------------------------------------------------------------------------------------
 
-    def forward_backward(self, x, y, h0=None, truncate=None, dhn=None, need_grad=True):
+    def forward_backward(self, x, y, h0=None, truncate=None, dhn=None, need_grad=True, state_at=None):
         """Mean cross-entropy over non-padding targets, its gradients and the final state.
 
-        Returns (loss, grads, hn, n_tokens). ``grads`` has the keys of ``params``; the rows of the
+        Returns (loss, grads, hn, n_tokens); with ``state_at=i`` the state after step i instead of the
+        final one (chunked training with overlapping windows carries that state to the next window).
+        ``grads`` has the keys of ``params``; the rows of the
         embedding (and, for class output, of the decoder) are ``SparseGrad`` objects: call
         ``rnnlab.sparse.to_dense`` for arrays. ``loss_and_grads`` returns dense arrays.
         """
@@ -182,6 +190,8 @@ class LanguageModel:
         T, B = x.shape
         H = self.hidden_size
         out, hn, cache = self.hidden(x, h0)
+        if state_at is not None:
+            hn = _state_at(cache, state_at, self.layer.cell.has_cell_state)
         yf = y.reshape(-1)
         valid = yf >= 0
         n = int(valid.sum())

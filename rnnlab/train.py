@@ -192,12 +192,11 @@ class Trainer:
     def step(self, x, y):
         """One update; returns (loss, grad_norm, n_tokens, ok)."""
         cfg = self.cfg
-        if self.data.stream:
-            h0 = self.carry
-        else:
-            h0 = None
+        stream = self.data.stream
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, grads, hn, n = self.lm.forward_backward(x, y, h0=h0, truncate=cfg.truncate)
+            loss, grads, hn, n = self.lm.forward_backward(
+                x, y, h0=self.carry if stream else None, truncate=cfg.truncate,
+                state_at=self.data.carry_index(x) if stream else None)
         norm = global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             return loss, norm, n, False
@@ -206,8 +205,8 @@ class Trainer:
         if cfg.clip is not None:
             clip_grad_norm(grads, cfg.clip)
         self.opt.step(self.lm.params, grads)
-        if self.data.stream:
-            self.carry = self.data.carry_state(hn, x)
+        if stream:
+            self.carry = hn
         return loss, norm, n, True
 
     def run(self):
@@ -225,6 +224,8 @@ class Trainer:
                 n_batches = self.data.n_batches(epoch)
                 bar = _progress(self.progress, n_batches, st["batch"], f"epoch {epoch + 1}/{cfg.epochs}")
                 sums = {"loss": 0.0, "tokens": 0, "norm": 0.0, "steps": 0}
+                if st["batch"] == 0:
+                    self.carry = None  # every epoch's streams start from the zero state
                 t_epoch = time.perf_counter()
                 for b, (x, y) in enumerate(self.data.epoch_batches(epoch)):
                     if b < st["batch"]:
