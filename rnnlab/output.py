@@ -103,6 +103,11 @@ class ClassSoftmax:
         self.n_classes = C
         self.words_by_class = np.argsort(c, kind="stable")          # words grouped by class
         self.offsets = np.concatenate([[0], np.cumsum(counts)])     # class k: words_by_class[off[k]:off[k+1]]
+        self.sizes = counts
+        self._offsets_list = self.offsets.tolist()
+        # classes that are runs of consecutive word ids (frequency classes over a frequency-sorted
+        # vocabulary) let a training step slice the decoder instead of gathering rows
+        self.contiguous = bool(np.all(np.diff(c) >= 0))
         self.pos_in_class = np.empty(self.vocab_size, dtype=np.int64)
         self.pos_in_class[self.words_by_class] = np.arange(self.vocab_size) - self.offsets[c[self.words_by_class]]
 
@@ -119,32 +124,49 @@ class ClassSoftmax:
         zc += bc
         loss, dzc = softmax_ce(zc, cy)
         dh = dzc @ Wc if need_grad else None
-        # word-in-class part: tokens grouped by target class, one product per class present
+        # word-in-class part: tokens sorted by target class, one product per class present
         order = np.argsort(cy, kind="stable")
         cs = cy[order]
+        hs = h[order]                                        # (N, H) grouped by class
+        ts = self.pos_in_class[y[order]]                     # targets' positions within their class
         starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
         ends = np.r_[starts[1:], len(cs)]
-        rows_idx, rows_val, bias_val = [], [], []
-        for s, e in zip(starts, ends):
-            k = cs[s]
-            tok = order[s:e]
-            words = self.words_by_class[self.offsets[k]:self.offsets[k + 1]]
-            hk = h[tok]
-            z = hk @ W[words].T
-            z += b[words]
-            lk, dz = softmax_ce(z, self.pos_in_class[y[tok]])
+        present = cs[starts]
+        sizes = self.sizes[present]
+        if need_grad:
+            dhs = np.empty_like(hs)
+            vals = np.empty((int(sizes.sum()), h.shape[1]), dtype=h.dtype)
+            bvals = np.empty(int(sizes.sum()), dtype=h.dtype)
+        off = self._offsets_list
+        o = 0
+        for s, e, k in zip(starts.tolist(), ends.tolist(), present.tolist()):
+            a, z_ = off[k], off[k + 1]
+            if self.contiguous:                              # class k = word ids a..z_-1: views, no copies
+                Wk, bk = W[a:z_], b[a:z_]
+            else:
+                words = self.words_by_class[a:z_]
+                Wk, bk = W[words], b[words]
+            hk = hs[s:e]
+            z = hk @ Wk.T
+            z += bk
+            lk, dz = softmax_ce(z, ts[s:e])
             loss += lk
             if need_grad:
-                dh[tok] += dz @ W[words]
-                rows_idx.append(words)
-                rows_val.append(dz.T @ hk)
-                bias_val.append(dz.sum(axis=0))
+                np.matmul(dz, Wk, out=dhs[s:e])
+                n = z_ - a
+                np.matmul(dz.T, hk, out=vals[o:o + n])
+                dz.sum(axis=0, out=bvals[o:o + n])
+                o += n
         if not need_grad:
             return loss, None, {}
-        idx = np.concatenate(rows_idx)
+        dh[order] += dhs
+        if self.contiguous:
+            idx = np.concatenate([np.arange(off[k], off[k + 1]) for k in present.tolist()])
+        else:
+            idx = np.concatenate([self.words_by_class[off[k]:off[k + 1]] for k in present.tolist()])
         grads = {
-            "decoder.weight": SparseGrad(idx, np.concatenate(rows_val), W.shape, 0),
-            "decoder.bias": SparseGrad(idx, np.concatenate(bias_val), b.shape, 0),
+            "decoder.weight": SparseGrad(idx, vals, W.shape, 0),
+            "decoder.bias": SparseGrad(idx, bvals, b.shape, 0),
             "class_decoder.weight": dzc.T @ h,
             "class_decoder.bias": dzc.sum(axis=0),
         }

@@ -150,3 +150,22 @@ def test_bad_arguments():
         lm.loss_and_grads(np.full((3, 2), 25), np.zeros((3, 2), int))
     with pytest.raises(ShapeError):
         lm.loss_and_grads(np.zeros((3, 2), int), np.full((3, 2), -1))
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_class_softmax_with_any_class_assignment_matches_torch(contiguous):
+    rng = np.random.default_rng(4)
+    classes = np.sort(rng.integers(0, 5, 30)) if contiguous else rng.integers(0, 5, 30)
+    classes = np.unique(classes, return_inverse=True)[1]  # no empty class
+    lm = LanguageModel(30, 6, cell="lstm", embedding_size=5, output="class", dtype=np.float64,
+                       class_of_word=classes)
+    assert lm.output.contiguous == contiguous
+    x, y = problem(V=30, T=6, B=4)
+    loss, grads = lm.loss_and_grads(x, y)
+    mod = rnnlab.interop.to_torch(lm)
+    z, _ = mod(torch.from_numpy(x))
+    ce = torch.nn.functional.cross_entropy(z.reshape(-1, 30), torch.from_numpy(y.reshape(-1)), ignore_index=-1)
+    ce.backward()
+    assert abs(loss - ce.item()) <= 1e-12 * abs(ce.item())
+    for k, p in mod.named_parameters():
+        assert rel(grads[k], p.grad.numpy()) <= 1e-9, k
