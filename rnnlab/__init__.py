@@ -6,20 +6,19 @@
     dx, dh0, grads = layer.backward(cache, dout)     # grads: same keys as layer.params
 """
 from ._version import __version__
+from .finite_differences import gradcheck
 from .layers import GRU, LSTM, RNN, make_layer
 
-__all__ = ["__version__", "RNN", "LSTM", "GRU", "make_layer", "gradcheck"]
+__all__ = ["__version__", "RNN", "LSTM", "GRU", "LanguageModel", "make_layer", "gradcheck"]
 
 
 def __getattr__(name):
     # Lazy imports keep `import rnnlab` light (NumPy only).
-    if name == "gradcheck":
-        from .gradcheck import gradcheck
-        return gradcheck
     if name in ("LanguageModel",):
         from .lm import LanguageModel
         return LanguageModel
-    if name in ("optim", "diagnostics", "interop", "reference", "tasks", "data", "errors", "init", "bptt"):
+    if name in ("optim", "diagnostics", "interop", "reference", "tasks", "data", "errors", "init", "bptt",
+                "sparse", "output", "lm", "train", "checkpoint"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")

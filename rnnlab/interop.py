@@ -66,3 +66,79 @@ def from_torch(module):
     if from_torch_lm is not None:
         return from_torch_lm()
     raise ConfigError(f"cannot convert {type(module).__name__} from torch")
+
+
+def _torch_lm_class():
+    """Defined lazily so that torch is imported only when asked for."""
+    torch = _torch()
+    nn = torch.nn
+
+    class TorchLanguageModel(nn.Module):
+        """The torch twin of ``rnnlab.LanguageModel``: same parameter names, same outputs.
+
+        ``forward(x, h0=None)`` takes (T, B) token ids and returns (logits (T, B, V), hn); for class output
+        the 'logits' are the exact log-probabilities, as in rnnlab. With ``embedding_size=None`` the input is
+        one-hot (the tutorial's model), fed to the recurrent layer as such.
+        """
+
+        def __init__(self, config: dict, class_of_word=None):
+            super().__init__()
+            self.config = dict(config)
+            c = self.config
+            dt = torch.float64 if c["dtype"] == "float64" else torch.float32
+            V, H = c["vocab_size"], c["hidden_size"]
+            if c["embedding_size"] is not None:
+                self.encoder = nn.Embedding(V, c["embedding_size"], dtype=dt)
+            in_size = V if c["embedding_size"] is None else c["embedding_size"]
+            if c["cell"] == "rnn":
+                if c["nonlinearity"] not in ("tanh", "relu"):
+                    raise ConfigError(f"torch.nn.RNN has no {c['nonlinearity']!r} nonlinearity")
+                self.rnn = nn.RNN(in_size, H, c["num_layers"], nonlinearity=c["nonlinearity"], dtype=dt)
+            else:
+                self.rnn = (nn.LSTM if c["cell"] == "lstm" else nn.GRU)(in_size, H, c["num_layers"], dtype=dt)
+            self.decoder = nn.Linear(H, V, dtype=dt)
+            if c["output"] == "class":
+                cw = torch.as_tensor(np.asarray(class_of_word), dtype=torch.long)
+                self.register_buffer("class_of_word", cw, persistent=False)
+                self.class_decoder = nn.Linear(H, int(cw.max()) + 1, dtype=dt)
+
+        def forward(self, x, h0=None):
+            if hasattr(self, "encoder"):
+                inp = self.encoder(x)
+            else:
+                inp = torch.nn.functional.one_hot(x, self.config["vocab_size"]).to(self.decoder.weight.dtype)
+            out, hn = self.rnn(inp, h0)
+            z = self.decoder(out)
+            if self.config["output"] == "class":
+                logp_c = torch.log_softmax(self.class_decoder(out), dim=-1)
+                cw = self.class_of_word
+                C = logp_c.shape[-1]
+                # log-softmax of the word scores within each class, via a per-class logsumexp
+                m = torch.full(z.shape[:-1] + (C,), float("-inf"), dtype=z.dtype)
+                m = m.scatter_reduce(-1, cw.expand_as(z), z, reduce="amax")
+                m = m.detach()
+                zs = z - m.gather(-1, cw.expand_as(z))
+                s = torch.zeros(z.shape[:-1] + (C,), dtype=z.dtype).scatter_add(-1, cw.expand_as(z), zs.exp())
+                z = zs - s.log().gather(-1, cw.expand_as(z)) + logp_c.gather(-1, cw.expand_as(z))
+            return z, hn
+
+        def to_rnnlab(self):
+            from .lm import LanguageModel, ModelConfig
+
+            cfg = ModelConfig.from_dict(self.config)
+            cw = self.class_of_word.cpu().numpy() if hasattr(self, "class_of_word") else None
+            lm = LanguageModel.from_config(cfg, class_of_word=cw)
+            lm.load_params({k: v.detach().cpu().numpy() for k, v in self.state_dict().items()})
+            return lm
+
+    return TorchLanguageModel
+
+
+def lm_to_torch(lm):
+    """The torch module equivalent to an rnnlab LanguageModel (state_dict keys == lm.params keys)."""
+    torch = _torch()
+    cls = _torch_lm_class()
+    cw = lm.output.class_of_word if lm.config.output == "class" else None
+    mod = cls(lm.config.to_dict(), cw)
+    mod.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in lm.params.items()})
+    return mod

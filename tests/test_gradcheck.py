@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rnnlab.gradcheck import gradcheck, layer_gradcheck
+from rnnlab.finite_differences import gradcheck, layer_gradcheck
 
 CASES = [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"), ("rnn", "linear"), ("lstm", "tanh"), ("gru", "tanh")]
 

@@ -12,7 +12,8 @@ import sys
 from .._version import __version__
 from ..errors import RnnlabError
 
-COMMANDS = ["gradcheck"]  # modules in rnnlab.cli, in the order `rnnlab --help` lists them
+# modules in rnnlab.cli, in the order `rnnlab --help` lists them
+COMMANDS = ["train", "evaluate", "generate", "gradcheck"]
 
 
 class _Parser(argparse.ArgumentParser):

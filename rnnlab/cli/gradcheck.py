@@ -17,7 +17,7 @@ def register(sub):
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..gradcheck import layer_gradcheck
+    from ..finite_differences import layer_gradcheck
 
     if args.tol <= 0 or args.steps < 1:
         raise ConfigError("--tol must be > 0 and --steps >= 1")

@@ -16,7 +16,7 @@ import numpy as np
 from ..bptt import bptt, mm
 from ..errors import ConfigError, ShapeError
 from ..init import init_layer_params
-from ..sparse import segment_sum
+from ..sparse import SparseGrad, segment_sum
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -127,12 +127,14 @@ class Recurrent:
         hn = (np.stack(hn_h), np.stack(hn_c)) if lstm else np.stack(hn_h)
         return out, hn, caches
 
-    def backward(self, cache, dout, dhn=None, truncate=None):
+    def backward(self, cache, dout, dhn=None, truncate=None, sparse_input_grad=False):
         """Gradients of a loss L given dL/dout (and optionally dL/dhn).
 
         Args:
             cache: from ``forward``.
             dout: (T, B, H) dL/d``out``.
+            sparse_input_grad: with integer (one-hot) input, return the gradient of ``weight_ih_l0`` as a
+                ``SparseGrad`` over the columns of the words seen instead of a dense array.
             dhn: None, or dL/d``hn`` like ``hn`` (for LSTM a tuple whose entries may be None).
             truncate: None for full BPTT; k >= 0 lets the gradient arriving at output t flow back
                 through steps t..t-k only (see ``rnnlab.bptt``).
@@ -173,9 +175,11 @@ class Recurrent:
             dgi2 = dgi.reshape(-1, G)
             dgh2 = dgh.reshape(-1, G)
             x = c["x"]
-            if x.ndim == 2:  # one-hot input: scatter-add into the columns that were used
-                dW_ih = np.zeros_like(p["W_ih"])
-                _scatter_columns(dW_ih, x.reshape(-1), dgi2)
+            if x.ndim == 2:  # one-hot input: sum the gradients of the columns that were used
+                cols, sums = segment_sum(x.reshape(-1), dgi2)
+                dW_ih = SparseGrad(cols, sums, p["W_ih"].shape, axis=1)
+                if not sparse_input_grad:
+                    dW_ih = dW_ih.dense()
             else:
                 dW_ih = dgi2.T @ x.reshape(-1, x.shape[-1])
                 dx = mm(dgi, p["W_ih"])
@@ -197,9 +201,3 @@ class Recurrent:
         extra = f", nonlinearity={self.cell.nonlinearity!r}" if hasattr(self.cell, "nonlinearity") else ""
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, "
                 f"num_layers={self.num_layers}, dtype={self.dtype.name})")
-
-
-def _scatter_columns(dW, index, values):
-    """dW[:, index[n]] += values[n] for all n, summing duplicates."""
-    uniq, sums = segment_sum(index, values)
-    dW[:, uniq] += sums.T

@@ -2,7 +2,11 @@
 
 For a scalar loss L(theta) and an analytic gradient g, each checked entry i gets the central difference
 
-    n_i = (L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps)
+    n_i = (8 [L(theta + eps e_i) - L(theta - eps e_i)] - [L(theta + 2 eps e_i) - L(theta - 2 eps e_i)]) / (12 eps)
+
+(the five-point stencil: its error is O(eps^4), so a larger step keeps round-off, ~ 1e-16 |L| / eps, small
+too; plain central differences leave errors ~1e-11 that dominate the gradient entries of 1e-7 a language
+model has)
 
 computed on float64 copies of the parameters, and the relative error |g_i - n_i| / max(|g_i|, |n_i|, floor),
 where floor = 1e-7 * max|g| stops entries that are zero up to rounding from dominating. The result is the
@@ -30,7 +34,7 @@ class GradcheckResult:
         return self.worst <= self.tol
 
 
-def gradcheck(loss_fn, params: dict, grads: dict, eps: float = 1e-5, max_entries: int | None = 200,
+def gradcheck(loss_fn, params: dict, grads: dict, eps: float = 1e-3, max_entries: int | None = 200,
               seed: int = 0, tol: float = 1e-5) -> GradcheckResult:
     """Compare ``grads`` with central differences of ``loss_fn``.
 
@@ -57,12 +61,12 @@ def gradcheck(loss_fn, params: dict, grads: dict, eps: float = 1e-5, max_entries
         gflat = g.reshape(-1)
         for i in idx:
             old = flat[i]
-            flat[i] = old + eps
-            lp = float(loss_fn(work))
-            flat[i] = old - eps
-            lm = float(loss_fn(work))
+            f = []
+            for step in (eps, -eps, 2 * eps, -2 * eps):
+                flat[i] = old + step
+                f.append(float(loss_fn(work)))
             flat[i] = old
-            num = (lp - lm) / (2 * eps)
+            num = (8 * (f[0] - f[1]) - (f[2] - f[3])) / (12 * eps)
             err = abs(gflat[i] - num) / max(abs(gflat[i]), abs(num), floor)
             worst = max(worst, err)
         errors[name] = worst

@@ -1,0 +1,132 @@
+"""Checkpoints: one ``.npz`` file each, written atomically, verified on load; no pickle.
+
+A checkpoint file holds the parameters (``param/<name>``), any extra arrays (``opt/<slot>``: optimiser
+state; ``extra/<name>``), and a JSON metadata record (``__meta__``, UTF-8 bytes) with the full
+configuration, the vocabulary, the training state and a SHA-256 checksum of every array. Writing goes to a
+temporary file in the same directory, which is flushed, fsync'ed and renamed over the old one, so a crash
+or ``kill -9`` at any moment leaves either the old or the new checkpoint, never a torn one.
+
+A model directory (``rnnlab train --out DIR``) holds ``best.npz`` (lowest validation perplexity so far),
+``last.npz`` (the latest state, for ``--resume``), ``log.jsonl`` and the report.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+from .errors import CheckpointError
+
+FORMAT = "rnnlab-checkpoint"
+FORMAT_VERSION = 1
+
+
+def _checksum(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(k.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save(path, params: dict, meta: dict, extra: dict | None = None) -> None:
+    """Atomically write a checkpoint. Refuses non-finite parameters (a NaN is never saved)."""
+    path = Path(path)
+    arrays = {f"param/{k}": np.asarray(v) for k, v in params.items()}
+    for k, v in (extra or {}).items():
+        arrays[k if "/" in k else f"extra/{k}"] = np.asarray(v)
+    for k, v in arrays.items():
+        if k.startswith("param/") and not np.all(np.isfinite(v)):
+            raise CheckpointError(f"refusing to save a checkpoint with non-finite values in {k[6:]}")
+    record = dict(meta, format=FORMAT, format_version=FORMAT_VERSION, rnnlab_version=__version__,
+                  checksum=_checksum(arrays))
+    arrays["__meta__"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def load(path):
+    """Read and verify a checkpoint: returns (params, meta, extra) with extra keyed as saved."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}); "
+                              f"use another checkpoint or retrain") from None
+    if "__meta__" not in arrays:
+        raise CheckpointError(f"{path} is not an rnnlab checkpoint (no metadata)")
+    try:
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} has unreadable metadata; it is corrupt") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an rnnlab checkpoint")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer rnnlab ({meta.get('rnnlab_version')}); "
+                              f"upgrade rnnlab to read it")
+    if _checksum(arrays) != meta.get("checksum"):
+        raise CheckpointError(f"{path} failed its checksum: it is corrupt; use another checkpoint or retrain")
+    params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+    extra = {k: v for k, v in arrays.items() if not k.startswith("param/")}
+    return params, meta, extra
+
+
+def find_model_file(model_dir) -> Path:
+    """The checkpoint a model directory stands for: best.npz, else last.npz; or the file itself."""
+    p = Path(model_dir)
+    if p.is_file():
+        return p
+    if not p.exists():
+        raise CheckpointError(f"model directory {p} does not exist")
+    for name in ("best.npz", "last.npz"):
+        if (p / name).exists():
+            return p / name
+    raise CheckpointError(f"{p} is not an rnnlab model directory (no best.npz or last.npz); "
+                          f"train one with 'rnnlab train --out {p}'")
+
+
+def load_model(model_dir):
+    """(LanguageModel, meta) from a model directory or checkpoint file; meta holds 'vocab' and configs."""
+    from .errors import ConfigError
+    from .lm import LanguageModel, ModelConfig
+
+    path = find_model_file(model_dir)
+    params, meta, extra = load(path)
+    try:
+        cfg = ModelConfig.from_dict(meta["model"])
+        classes = extra.get("extra/class_of_word")
+        lm = LanguageModel.from_config(cfg, class_of_word=classes)
+        lm.load_params(params)
+    except (KeyError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{path} does not match this rnnlab's model configuration: {e}") from None
+    return lm, meta

@@ -1,0 +1,263 @@
+"""Word- (or character-) level recurrent language model: embedding -> recurrent layers -> output layer.
+
+    e_t = E[x_t]                  (or the one-hot x_t itself when ``embedding_size`` is None: the
+                                   tutorial's model, where layer 0's ``weight_ih_l0`` is U)
+    h_t = layers(e_t, h_{t-1})    (RNN | LSTM | GRU, stacked)
+    p(y_t | x_<=t) = output(h_t)  (full softmax, or class-factorised softmax)
+    loss = mean over non-padding targets of -log p(y_t)
+
+Parameters live in one flat dict with the names of the equivalent torch module (``encoder.weight``,
+``rnn.weight_ih_l0`` ..., ``decoder.weight``, ``decoder.bias``, and ``class_decoder.*`` for class output).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+from .layers import make_layer
+from .layers.base import _check_dtype
+from .output import make_output
+from .sparse import SparseGrad, segment_sum
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    hidden_size: int = 100          # the tutorial's hidden layer
+    cell: str = "rnn"               # rnn | lstm | gru
+    nonlinearity: str = "tanh"      # for cell=rnn: tanh | relu | sigmoid | linear
+    num_layers: int = 1
+    embedding_size: int | None = None  # None: one-hot input, layer 0's weight_ih is the tutorial's U
+    output: str = "softmax"         # softmax | class
+    n_classes: int | None = None    # class output: number of classes (default ~sqrt(vocab))
+    dtype: str = "float32"
+    seed: int = 0
+    init: str = "uniform"           # uniform (torch/tutorial) | xavier | orthogonal | identity
+    spectral_radius: float | None = None  # rescale each recurrent block to this spectral radius
+    forget_bias: float | None = None      # LSTM: forget-gate bias at init (None: torch's uniform)
+
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_layers"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.vocab_size < 2:
+            raise ConfigError("vocab_size must be at least 2")
+        if self.embedding_size is not None and (not isinstance(self.embedding_size, (int, np.integer))
+                                                or self.embedding_size < 1):
+            raise ConfigError(f"embedding_size must be None or a positive integer, got {self.embedding_size!r}")
+        if self.cell not in ("rnn", "lstm", "gru"):
+            raise ConfigError(f"unknown cell {self.cell!r}; choose rnn, lstm or gru")
+        if self.output not in ("softmax", "class"):
+            raise ConfigError(f"unknown output {self.output!r}; choose softmax or class")
+        self.dtype = np.dtype(self.dtype).name
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown model configuration keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def default_classes(vocab_size: int, n_classes: int | None = None, counts=None) -> np.ndarray:
+    """Frequency classes (Mikolov et al. 2011): words sorted by count, cut into C classes of about equal
+    probability mass (a word starts a new class once the mass before it passes the next k/C). Without
+    counts the word ids are taken as sorted by frequency with a Zipf profile."""
+    C = n_classes or max(1, int(round(np.sqrt(vocab_size))))
+    C = min(C, vocab_size)
+    if counts is None:
+        counts = 1.0 / np.arange(1, vocab_size + 1)
+    counts = np.asarray(counts, dtype=np.float64)
+    order = np.argsort(-counts, kind="stable")
+    cum = (np.cumsum(counts[order]) - counts[order]) / counts.sum()  # mass before each word
+    cls_sorted = np.minimum((cum * C).astype(np.int64), C - 1)
+    # make classes contiguous and non-empty
+    _, cls_sorted = np.unique(cls_sorted, return_inverse=True)
+    out = np.empty(vocab_size, dtype=np.int64)
+    out[order] = cls_sorted
+    return out
+
+
+def _state_at(cache, i, lstm):
+    """The stacked state after step i, read off the layer caches: (L, B, H), or (h, c) for LSTM."""
+    h = np.stack([c["hs"][i + 1] for c in cache])
+    return (h, np.stack([c["cs"][i + 1] for c in cache])) if lstm else h
+
+
+class LanguageModel:
+    """See the module docstring. ``x`` and ``y`` are (T, B) int arrays; ``y == -1`` marks padding."""
+
+    def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
+                 embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
+                 n_classes=None, init="uniform", spectral_radius=None, forget_bias=None):
+        dtype = _check_dtype(dtype)
+        self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,
+                                  output, None, dtype.name, seed, init, spectral_radius, forget_bias)
+        cfg = self.config
+        self.dtype = dtype
+        rng = np.random.default_rng(seed)
+        in_size = vocab_size if embedding_size is None else embedding_size
+        self.layer = make_layer(cell, in_size, hidden_size, nonlinearity=nonlinearity, num_layers=num_layers,
+                                dtype=dtype, seed=int(rng.integers(2**31)), init=init,
+                                spectral_radius=spectral_radius, forget_bias=forget_bias if cell == "lstm" else None)
+        if output == "class" and class_of_word is None:
+            class_of_word = default_classes(vocab_size, n_classes)
+        self.output = make_output(output, vocab_size, hidden_size, class_of_word)
+        if output == "class":
+            cfg.n_classes = self.output.n_classes
+        self.params: dict[str, np.ndarray] = {}
+        if embedding_size is not None:
+            self.params["encoder.weight"] = rng.uniform(-0.1, 0.1, (vocab_size, embedding_size)).astype(dtype)
+        for k, v in self.layer.params.items():
+            self.params[f"rnn.{k}"] = v  # shared arrays: optimisers update the layer's weights in place
+        bound = 1.0 / np.sqrt(hidden_size)
+        for k, shape in self.output.param_shapes().items():
+            self.params[k] = rng.uniform(-bound, bound, shape).astype(dtype)
+
+    # -- construction from saved state ---------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, class_of_word=None):
+        return cls(cfg.vocab_size, cfg.hidden_size, cfg.cell, cfg.nonlinearity, cfg.num_layers,
+                   cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
+                   n_classes=cfg.n_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
+                   forget_bias=cfg.forget_bias)
+
+    def load_params(self, params: dict) -> None:
+        """Copy arrays into this model's parameters (in place); keys and shapes must match exactly."""
+        if set(params) != set(self.params):
+            missing, extra = set(self.params) - set(params), set(params) - set(self.params)
+            raise ConfigError(f"parameters do not match the model: missing {sorted(missing)}, "
+                              f"unexpected {sorted(extra)}")
+        for k, v in params.items():
+            if np.shape(v) != self.params[k].shape:
+                raise ConfigError(f"parameter {k} has shape {np.shape(v)}, the model {self.params[k].shape}")
+            self.params[k][...] = v
+
+    @property
+    def vocab_size(self):
+        return self.config.vocab_size
+
+    @property
+    def hidden_size(self):
+        return self.config.hidden_size
+
+    # -- forward pieces ------------------------------------------------------------------------------
+
+    def _check_tokens(self, x, name="x"):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.integer) or x.ndim != 2:
+            raise ShapeError(f"{name} must be a (T, B) integer array, got {x.dtype} {x.shape}")
+        return x
+
+    def embed(self, x):
+        """Input of the recurrent stack for tokens x (T, B): (T, B, E) floats, or x itself (one-hot)."""
+        if "encoder.weight" in self.params:
+            return self.params["encoder.weight"][x]
+        return x
+
+    def hidden(self, x, h0=None):
+        """Run embedding and recurrent layers: (out (T, B, H), hn, layer cache)."""
+        x = self._check_tokens(x)
+        if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
+            raise ShapeError(f"token ids must lie in [0, {self.vocab_size}), got {x.min()}..{x.max()}")
+        return self.layer.forward(self.embed(x), h0)
+
+    def _outputs(self):
+        return {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder."))}
+
+    # -- training ------------------------------------------------------------------------------------
+
+    def forward_backward(self, x, y, h0=None, truncate=None, dhn=None, need_grad=True, state_at=None):
+        """Mean cross-entropy over non-padding targets, its gradients and the final state.
+
+        Returns (loss, grads, hn, n_tokens); with ``state_at=i`` the state after step i instead of the
+        final one (chunked training with overlapping windows carries that state to the next window).
+        ``grads`` has the keys of ``params``; the rows of the
+        embedding (and, for class output, of the decoder) are ``SparseGrad`` objects: call
+        ``rnnlab.sparse.to_dense`` for arrays. ``loss_and_grads`` returns dense arrays.
+        """
+        x, y = self._check_tokens(x), self._check_tokens(y, "y")
+        if x.shape != y.shape:
+            raise ShapeError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+        T, B = x.shape
+        H = self.hidden_size
+        out, hn, cache = self.hidden(x, h0)
+        if state_at is not None:
+            hn = _state_at(cache, state_at, self.layer.cell.has_cell_state)
+        yf = y.reshape(-1)
+        valid = yf >= 0
+        n = int(valid.sum())
+        if n == 0:
+            raise ShapeError("no target tokens: y is all padding")
+        h2 = out.reshape(-1, H)
+        all_valid = n == yf.size
+        hv = h2 if all_valid else h2[valid]
+        yv = yf if all_valid else yf[valid]
+        if yv.max() >= self.vocab_size:
+            raise ShapeError(f"target ids must lie in [0, {self.vocab_size}) or be -1 (padding)")
+        loss_sum, dh, grads = self.output.loss_and_grad(self._outputs(), hv, yv, scale=1.0 / n,
+                                                        need_grad=need_grad)
+        loss = loss_sum / n
+        if not need_grad:
+            return loss, None, hn, n
+        if all_valid:
+            dout = dh.reshape(T, B, H)
+        else:
+            dout = np.zeros((T * B, H), dtype=self.dtype)
+            dout[valid] = dh
+            dout = dout.reshape(T, B, H)
+        dx, _, lgrads = self.layer.backward(cache, dout, dhn, truncate=truncate, sparse_input_grad=True)
+        for k, g in lgrads.items():
+            grads[f"rnn.{k}"] = g
+        if "encoder.weight" in self.params:
+            E = self.params["encoder.weight"]
+            rows, sums = segment_sum(x.reshape(-1), dx.reshape(-1, E.shape[1]))
+            grads["encoder.weight"] = SparseGrad(rows, sums, E.shape, 0)
+        return loss, {k: grads[k] for k in self.params}, hn, n
+
+    def loss_and_grads(self, x, y, truncate=None):
+        """Mean cross-entropy over targets y != -1 and its exact gradient (dense arrays, params' keys)."""
+        loss, grads, _, _ = self.forward_backward(x, y, truncate=truncate)
+        return loss, {k: (g.dense() if isinstance(g, SparseGrad) else g) for k, g in grads.items()}
+
+    def loss(self, x, y, h0=None):
+        """(mean cross-entropy, hn, number of targets) without gradients."""
+        loss, _, hn, n = self.forward_backward(x, y, h0=h0, need_grad=False)
+        return loss, hn, n
+
+    # -- inference -----------------------------------------------------------------------------------
+
+    def logits(self, x, h0=None):
+        """(T, B, V) unnormalised scores for softmax output; log-probabilities for class output."""
+        out, _, _ = self.hidden(x, h0)
+        T, B, H = out.shape
+        if self.output.kind == "softmax":
+            z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
+        else:
+            z = self.output.log_probs(self._outputs(), out.reshape(-1, H))
+        return z.reshape(T, B, -1)
+
+    def log_probs(self, x, h0=None):
+        """(T, B, V) log p(next word | prefix) and the final state."""
+        out, hn, _ = self.hidden(x, h0)
+        T, B, H = out.shape
+        return self.output.log_probs(self._outputs(), out.reshape(-1, H)).reshape(T, B, -1), hn
+
+    def to_torch(self):
+        """The equivalent torch module (see ``rnnlab.interop``)."""
+        from .interop import lm_to_torch
+        return lm_to_torch(self)
+
+    def __repr__(self):
+        c = self.config
+        return (f"LanguageModel(vocab={c.vocab_size}, hidden={c.hidden_size}, cell={c.cell}"
+                f"{'/' + c.nonlinearity if c.cell == 'rnn' else ''}, layers={c.num_layers}, "
+                f"embedding={c.embedding_size}, output={c.output}, dtype={c.dtype})")

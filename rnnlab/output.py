@@ -1,0 +1,206 @@
+"""Output layers: map hidden states to word probabilities. Each is its own object with
+``loss_and_grad(params, h, y)`` and ``log_probs(params, h)``, so they are interchangeable behind the model.
+
+Full softmax (the tutorial's o_t = softmax(V s_t), with a bias):
+
+    z = h W^T + b,  p = softmax(z),  loss = -sum_n log p_n[y_n]
+    dz = p - onehot(y);  dW = dz^T h;  db = sum_n dz_n;  dh = dz W
+
+Class-factorised softmax (Goodman 2001; Mikolov et al. 2011): words are partitioned into classes by
+unigram frequency and
+
+    p(w | h) = p(c(w) | h) p(w | c(w), h) = softmax(h Wc^T + bc)[c(w)] * softmax_{v in c(w)}(h W_v + b_v)[w]
+
+which is exact and normalised, yet a training step touches only the C class rows and the rows of the
+words in the target classes: about C + V/C instead of V per token (C ~ sqrt(V)).
+
+Parameter names follow torch's word_language_model: ``decoder.weight`` (V, H) is the tutorial's V,
+``decoder.bias`` (V,); the class layer adds ``class_decoder.weight`` (C, H) and ``class_decoder.bias`` (C,).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .sparse import SparseGrad
+
+
+def log_softmax_rows(z: np.ndarray) -> np.ndarray:
+    """In place: z <- z - logsumexp(z) along the last axis."""
+    m = z.max(axis=-1, keepdims=True)
+    z -= m
+    lse = np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    z -= lse
+    return z
+
+
+def softmax_ce(z: np.ndarray, y: np.ndarray):
+    """Cross-entropy summed over rows and its gradient, in place: z (N, K) logits -> p - onehot(y).
+    Returns (loss_sum, dz) where dz is z's buffer."""
+    n = np.arange(z.shape[0])
+    z -= z.max(axis=1, keepdims=True)
+    zy = z[n, y].astype(np.float64)
+    np.exp(z, out=z)
+    s = z.sum(axis=1, keepdims=True)
+    loss = float(np.sum(np.log(s[:, 0], dtype=np.float64) - zy))
+    z /= s
+    z[n, y] -= 1.0
+    return loss, z
+
+
+class Softmax:
+    """Full softmax over the vocabulary."""
+
+    kind = "softmax"
+
+    def __init__(self, vocab_size: int, hidden_size: int):
+        self.vocab_size, self.hidden_size = vocab_size, hidden_size
+
+    def param_shapes(self):
+        return {"decoder.weight": (self.vocab_size, self.hidden_size), "decoder.bias": (self.vocab_size,)}
+
+    def loss_and_grad(self, params, h, y, scale=1.0, need_grad=True):
+        """h: (N, H) states, y: (N,) targets. Returns (loss summed over rows, dh (N, H), grads) with the
+        gradients multiplied by ``scale`` (e.g. 1/N for a mean)."""
+        W, b = params["decoder.weight"], params["decoder.bias"]
+        z = h @ W.T
+        z += b
+        loss, dz = softmax_ce(z, y)
+        if not need_grad:
+            return loss, None, {}
+        grads = {"decoder.weight": dz.T @ h, "decoder.bias": dz.sum(axis=0)}
+        dh = dz @ W
+        if scale != 1.0:  # scale the small results, not the (N, V) buffer
+            dh *= scale
+            grads["decoder.weight"] *= scale
+            grads["decoder.bias"] *= scale
+        return loss, dh, grads
+
+    def log_probs(self, params, h):
+        z = h @ params["decoder.weight"].T
+        z += params["decoder.bias"]
+        return log_softmax_rows(z)
+
+
+class ClassSoftmax:
+    """Class-factorised softmax; ``class_of_word`` (V,) assigns every word a class in 0..C-1."""
+
+    kind = "class"
+
+    def __init__(self, vocab_size: int, hidden_size: int, class_of_word):
+        self.vocab_size, self.hidden_size = vocab_size, hidden_size
+        self.set_classes(class_of_word)
+
+    def set_classes(self, class_of_word):
+        c = np.asarray(class_of_word, dtype=np.int64)
+        if c.shape != (self.vocab_size,) or c.min() < 0:
+            raise ConfigError(f"class_of_word must be {self.vocab_size} non-negative class ids")
+        C = int(c.max()) + 1
+        counts = np.bincount(c, minlength=C)
+        if np.any(counts == 0):
+            raise ConfigError("every class must contain at least one word")
+        self.class_of_word = c
+        self.n_classes = C
+        self.words_by_class = np.argsort(c, kind="stable")          # words grouped by class
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])     # class k: words_by_class[off[k]:off[k+1]]
+        self.sizes = counts
+        self._offsets_list = self.offsets.tolist()
+        # classes that are runs of consecutive word ids (frequency classes over a frequency-sorted
+        # vocabulary) let a training step slice the decoder instead of gathering rows
+        self.contiguous = bool(np.all(np.diff(c) >= 0))
+        self.pos_in_class = np.empty(self.vocab_size, dtype=np.int64)
+        self.pos_in_class[self.words_by_class] = np.arange(self.vocab_size) - self.offsets[c[self.words_by_class]]
+
+    def param_shapes(self):
+        return {"decoder.weight": (self.vocab_size, self.hidden_size), "decoder.bias": (self.vocab_size,),
+                "class_decoder.weight": (self.n_classes, self.hidden_size), "class_decoder.bias": (self.n_classes,)}
+
+    def loss_and_grad(self, params, h, y, scale=1.0, need_grad=True):
+        W, b = params["decoder.weight"], params["decoder.bias"]
+        Wc, bc = params["class_decoder.weight"], params["class_decoder.bias"]
+        cy = self.class_of_word[y]
+        # class part: one product over all tokens
+        zc = h @ Wc.T
+        zc += bc
+        loss, dzc = softmax_ce(zc, cy)
+        dh = dzc @ Wc if need_grad else None
+        # word-in-class part: tokens sorted by target class, one product per class present
+        order = np.argsort(cy, kind="stable")
+        cs = cy[order]
+        hs = h[order]                                        # (N, H) grouped by class
+        ts = self.pos_in_class[y[order]]                     # targets' positions within their class
+        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+        ends = np.r_[starts[1:], len(cs)]
+        present = cs[starts]
+        sizes = self.sizes[present]
+        if need_grad:
+            dhs = np.empty_like(hs)
+            vals = np.empty((int(sizes.sum()), h.shape[1]), dtype=h.dtype)
+            bvals = np.empty(int(sizes.sum()), dtype=h.dtype)
+        off = self._offsets_list
+        o = 0
+        for s, e, k in zip(starts.tolist(), ends.tolist(), present.tolist()):
+            a, z_ = off[k], off[k + 1]
+            if self.contiguous:                              # class k = word ids a..z_-1: views, no copies
+                Wk, bk = W[a:z_], b[a:z_]
+            else:
+                words = self.words_by_class[a:z_]
+                Wk, bk = W[words], b[words]
+            hk = hs[s:e]
+            z = hk @ Wk.T
+            z += bk
+            lk, dz = softmax_ce(z, ts[s:e])
+            loss += lk
+            if need_grad:
+                np.matmul(dz, Wk, out=dhs[s:e])
+                n = z_ - a
+                np.matmul(dz.T, hk, out=vals[o:o + n])
+                dz.sum(axis=0, out=bvals[o:o + n])
+                o += n
+        if not need_grad:
+            return loss, None, {}
+        dh[order] += dhs
+        if self.contiguous:
+            idx = np.concatenate([np.arange(off[k], off[k + 1]) for k in present.tolist()])
+        else:
+            idx = np.concatenate([self.words_by_class[off[k]:off[k + 1]] for k in present.tolist()])
+        grads = {
+            "decoder.weight": SparseGrad(idx, vals, W.shape, 0),
+            "decoder.bias": SparseGrad(idx, bvals, b.shape, 0),
+            "class_decoder.weight": dzc.T @ h,
+            "class_decoder.bias": dzc.sum(axis=0),
+        }
+        if scale != 1.0:
+            dh *= scale
+            for g in grads.values():
+                if isinstance(g, SparseGrad):
+                    g.values *= scale
+                else:
+                    g *= scale
+        return loss, dh, grads
+
+    def log_probs(self, params, h):
+        """log p(w | h) for every word: (N, V)."""
+        W, b = params["decoder.weight"], params["decoder.bias"]
+        zc = h @ params["class_decoder.weight"].T
+        zc += params["class_decoder.bias"]
+        log_softmax_rows(zc)
+        out = np.empty((h.shape[0], self.vocab_size), dtype=h.dtype)
+        for k in range(self.n_classes):
+            words = self.words_by_class[self.offsets[k]:self.offsets[k + 1]]
+            z = h @ W[words].T
+            z += b[words]
+            log_softmax_rows(z)
+            z += zc[:, k:k + 1]
+            out[:, words] = z
+        return out
+
+
+def make_output(kind: str, vocab_size: int, hidden_size: int, class_of_word=None):
+    if kind == "softmax":
+        return Softmax(vocab_size, hidden_size)
+    if kind == "class":
+        if class_of_word is None:
+            raise ConfigError("output='class' needs a class for every word (class_of_word)")
+        return ClassSoftmax(vocab_size, hidden_size, class_of_word)
+    raise ConfigError(f"unknown output {kind!r}; choose softmax or class")

@@ -1,0 +1,279 @@
+"""What the command line does, reachable from Python: files -> vocabulary -> encoded corpora -> batches ->
+training; evaluation; sampling. The CLI only parses arguments and calls these.
+
+    from rnnlab.pipeline import DataConfig, train_language_model
+    train_language_model(DataConfig(train="corpus.txt", format="lines"), {"hidden_size": 100},
+                         TrainConfig(epochs=5), out_dir="runs/lm")
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint
+from .errors import ConfigError, DataError
+from .lm import LanguageModel, ModelConfig
+from .train import TrainConfig, Trainer, evaluate
+
+EVAL_BATCH = 64
+
+
+@dataclass
+class DataConfig:
+    train: str = "builtin:agreement"  # a file, or builtin:agreement
+    valid: str | None = None          # None: the builtin's valid split, or the last 5% of the training sentences
+    format: str = "text"              # text | lines | csv | jsonl
+    column: str | None = None         # csv: the text column
+    field: str = "text"               # jsonl: the text field
+    level: str = "word"               # word | char
+    vocab_size: int = 8000            # ids including <unk>, <s>, </s>
+    errors: str = "strict"            # strict | replace: what to do with bytes that are not UTF-8
+    skip_bad_lines: bool = False      # jsonl/csv: skip malformed lines instead of stopping
+    lowercase: bool | None = None     # None: lower-case word-level prose, keep `lines` as they are
+    valid_fraction: float = 0.05      # held-out share of the training sentences when no valid set is given
+
+    def __post_init__(self):
+        if self.vocab_size < 4:
+            raise ConfigError(f"vocab-size must be at least 4 (three special tokens and a word), got {self.vocab_size}")
+        if not 0 < self.valid_fraction < 0.5:
+            raise ConfigError("valid-fraction must lie in (0, 0.5)")
+
+    def read_options(self):
+        return {"format": self.format, "level": self.level, "column": self.column, "field": self.field,
+                "errors": self.errors, "skip_bad_lines": self.skip_bad_lines, "lowercase": self.lowercase}
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# -- data behind the trainer ---------------------------------------------------------------------------
+
+
+class SentenceData:
+    """Sentences as independent sequences, bucketed by length, reshuffled every epoch (seeded)."""
+
+    stream = False
+
+    def __init__(self, train, valid, batch_size, seed):
+        self.train, self.valid, self.batch_size, self.seed = train, valid, batch_size, seed
+        self._n = {}
+
+    def _rng(self, epoch):
+        return np.random.default_rng([self.seed, epoch])
+
+    def epoch_batches(self, epoch):
+        from .data import sentence_batches
+        return sentence_batches(self.train, self.batch_size, self._rng(epoch))
+
+    def n_batches(self, epoch):
+        from .data import count_sentence_batches
+        return count_sentence_batches(self.train, self.batch_size)
+
+    def valid_batches(self):
+        return eval_batches(self.valid)
+
+
+class StreamData:
+    """The corpus as one stream (sentences joined by </s>, as the classic RNNLM toolkits read it) cut into
+    B parallel streams. Each update runs forward over a window of k2 steps that ends k1 steps further
+    than the previous one, and learns from its last k1 outputs: TBPTT(k1, k2) of Williams & Peng (1990).
+    With k2 = k1 the windows do not overlap (plain chunked BPTT)."""
+
+    stream = True
+
+    def __init__(self, train, valid, batch_size, k1, k2=None):
+        self.train, self.valid, self.B, self.k1 = train, valid, batch_size, k1
+        self.k2 = k2 or k1
+        eos = train.vocab.eos
+        S = train.n_sentences
+        stream = np.empty(train.n_tokens + S + 1, dtype=np.int32)   # </s> w w w </s> w w </s> ...
+        stream[0] = eos
+        is_tok = np.ones(len(stream) - 1, dtype=bool)
+        is_tok[train.offsets[1:] + np.arange(S)] = False             # an </s> after every sentence
+        body = stream[1:]
+        body[is_tok] = train.tokens
+        body[~is_tok] = eos
+        L = (len(stream) - 1) // batch_size
+        if L < 2:
+            raise DataError(f"the training corpus ({len(stream)} tokens) is too small for {batch_size} streams; "
+                            f"lower --batch-size")
+        self.streams = np.stack([stream[b * L: b * L + L + 1] for b in range(batch_size)])  # (B, L+1)
+        self.L = L
+
+    def _windows(self):
+        starts = range(0, self.L, self.k1)
+        for p in starts:
+            s = max(0, p - (self.k2 - self.k1))
+            e = min(p + self.k1, self.L)
+            yield s, p, e
+
+    def epoch_batches(self, epoch):
+        for s, p, e in self._windows():
+            x = self.streams[:, s:e].T.astype(np.int64)
+            y = self.streams[:, s + 1:e + 1].T.astype(np.int64)
+            y[: p - s] = -1  # outputs already learnt from in the previous window
+            yield x, y
+
+    def carry_index(self, x):
+        """Index of the step whose state enters the next window (see _windows)."""
+        T = x.shape[0]
+        overlap = self.k2 - self.k1
+        return T - 1 - overlap if T - 1 - overlap >= 0 else T - 1
+
+    def n_batches(self, epoch):
+        return math.ceil(self.L / self.k1)
+
+    def valid_batches(self):
+        return eval_batches(self.valid)
+
+
+def eval_batches(corpus):
+    from .data import sentence_batches
+    return sentence_batches(corpus, EVAL_BATCH, None, shuffle=False)
+
+
+# -- building ------------------------------------------------------------------------------------------
+
+
+def _split_valid(corpus, fraction):
+    """Hold out the last `fraction` of the sentences (at least one) as a validation corpus."""
+    from .data import EncodedCorpus
+
+    S = corpus.n_sentences
+    if S < 2:
+        raise DataError(f"{corpus.source}: only {S} sentence; give a validation file with --valid")
+    k = max(1, int(round(S * fraction)))
+    cut = S - k
+    o = np.asarray(corpus.offsets)
+    train = EncodedCorpus(corpus.tokens[: o[cut]], o[: cut + 1], corpus.vocab, corpus.source, {})
+    valid = EncodedCorpus(corpus.tokens[o[cut]:], o[cut:] - o[cut], corpus.vocab, corpus.source + " (held out)", {})
+    return train, valid
+
+
+def _builtin_split(spec, split):
+    base = spec.split("?")[0]
+    query = spec[len(base):]
+    parts = base.split(":")
+    return ":".join(parts[:2] + [split]) + query
+
+
+def prepare_data(dcfg: DataConfig, cache_dir, log=print):
+    """(vocab, train corpus, valid corpus)."""
+    from .data import build_vocab, encode_file
+
+    opts = dcfg.read_options()
+    t0 = time.perf_counter()
+    vocab = build_vocab(dcfg.train, dcfg.vocab_size, cache_dir=str(cache_dir), **opts)
+    train = encode_file(dcfg.train, vocab, cache_dir=str(cache_dir), **opts)
+    if dcfg.valid is not None:
+        valid = encode_file(dcfg.valid, vocab, cache_dir=str(cache_dir), **opts)
+    elif dcfg.train.startswith("builtin:"):
+        valid = encode_file(_builtin_split(dcfg.train, "valid"), vocab, cache_dir=str(cache_dir), **opts)
+    else:
+        train, valid = _split_valid(train, dcfg.valid_fraction)
+    log(f"data: {train.n_sentences} training sentences ({train.n_predicted} predicted tokens), "
+        f"{valid.n_sentences} validation sentences, vocabulary {len(vocab)} "
+        f"({time.perf_counter() - t0:.1f} s)")
+    return vocab, train, valid
+
+
+def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig, out_dir, resume=False,
+                         log=print, progress=True):
+    """Train (or resume) a language model into ``out_dir``; returns the Trainer's exit status."""
+    out = Path(out_dir)
+    if resume:
+        path = out / "last.npz"
+        if not path.exists():
+            raise checkpoint.CheckpointError(f"nothing to resume in {out}: no last.npz")
+        _, meta, extra = checkpoint.load(path)
+        dcfg = DataConfig.from_dict(meta["data"])
+        tcfg_saved = TrainConfig.from_dict(meta["train"])
+        # a resumed run may be given more epochs or time; everything else is as saved
+        tcfg_saved.epochs = max(tcfg_saved.epochs, tcfg.epochs)
+        tcfg_saved.time_budget = tcfg.time_budget
+        tcfg = tcfg_saved
+    out.mkdir(parents=True, exist_ok=True)
+    vocab, train, valid = prepare_data(dcfg, out / "cache", log=log)
+    if resume:
+        lm = LanguageModel.from_config(ModelConfig.from_dict(meta["model"]),
+                                       class_of_word=extra.get("extra/class_of_word"))
+    else:
+        kw = dict(model_kwargs)
+        if kw.get("output") == "class":
+            n_classes = kw.pop("n_classes", None) or max(2, int(round(math.sqrt(len(vocab)))))
+            kw["class_of_word"] = vocab.frequency_classes(min(n_classes, len(vocab)))
+        lm = LanguageModel(len(vocab), **kw)
+    if tcfg.stream:
+        data = StreamData(train, valid, tcfg.batch_size, tcfg.bptt_chunk, tcfg.bptt_window)
+    else:
+        data = SentenceData(train, valid, tcfg.batch_size, tcfg.seed)
+    meta_base = {"data": dcfg.to_dict(), "vocab": vocab.to_json()}
+    trainer = Trainer(lm, tcfg, data, out, meta_base, log=log, progress=progress)
+    if resume:
+        trainer.restore(out / "last.npz")
+        log(f"resuming {out} at epoch {trainer.state['epoch'] + 1}, batch {trainer.state['batch']}")
+    else:
+        log(f"model: {lm!r}, {sum(v.size for v in lm.params.values()):,} parameters")
+        log(f"training: {tcfg.optimizer} lr {tcfg.learning_rate:g}, batch {tcfg.batch_size}, "
+            f"{'full BPTT' if tcfg.truncate is None else f'truncate {tcfg.truncate}'}"
+            f"{', stream' if tcfg.stream else ''}, clip {tcfg.clip}, epochs {tcfg.epochs}"
+            f"{'' if tcfg.time_budget is None else f', time budget {tcfg.time_budget:g} s'}")
+    return trainer.run()
+
+
+def load_for_use(model_dir):
+    """(lm, vocab, meta) for evaluation and sampling."""
+    from .data import Vocab
+
+    lm, meta = checkpoint.load_model(model_dir)
+    try:
+        vocab = Vocab.from_json(meta["vocab"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{model_dir}: the checkpoint holds no usable vocabulary ({e})") from None
+    if len(vocab) != lm.vocab_size:
+        raise checkpoint.CheckpointError(f"{model_dir}: vocabulary of {len(vocab)} tokens, model of {lm.vocab_size}")
+    return lm, vocab, meta
+
+
+def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=None):
+    """Perplexity of a trained model on a corpus: {'perplexity', 'cross_entropy', 'tokens', ...}."""
+    from .data import encode_file
+
+    lm, vocab, meta = load_for_use(model_dir)
+    opts = DataConfig.from_dict(meta.get("data", {})).read_options()
+    opts.update({k: v for k, v in (read_options or {}).items() if v is not None})
+    corpus = encode_file(test, vocab, cache_dir=None if cache_dir is None else str(cache_dir), **opts)
+    t0 = time.perf_counter()
+    r = evaluate(lm, eval_batches(corpus))
+    r.update(sentences=corpus.n_sentences, seconds=time.perf_counter() - t0,
+             bits_per_token=r["cross_entropy"] / math.log(2))
+    return r
+
+
+def generate_text(model_dir, n=10, temperature=1.0, prime=None, max_length=None, seed=None, allow_unk=False):
+    """Sample ``n`` sentences; returns a list of strings."""
+    from .data import iter_sentences_from_text
+    from .sample import sample
+
+    lm, vocab, meta = load_for_use(model_dir)
+    level = meta.get("data", {}).get("level", "word")
+    if max_length is None:
+        max_length = 200 if level == "char" else 50
+    prime_ids = []
+    if prime:
+        toks = iter_sentences_from_text(prime, level=level)
+        prime_ids = [int(i) for i in vocab.encode(toks)]
+    rng = np.random.default_rng(seed)
+    ids = sample(lm, vocab.bos, vocab.eos, n=n, prime=prime_ids, temperature=temperature, max_length=max_length,
+                 rng=rng, banned=() if allow_unk else (vocab.unk,))
+    prefix = vocab.decode(prime_ids) if prime_ids else []
+    return [vocab.join(prefix + vocab.decode(s)) for s in ids]

@@ -1,0 +1,49 @@
+"""Sampling sentences from a language model, all samples advancing together as one batch.
+
+At each step the next token is drawn from p(w | prefix)^(1/temperature) (renormalised). ``<s>`` is never
+drawn; ``<unk>`` is not drawn unless ``allow_unk`` (the tutorial resamples unknown words too).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1.0, max_length: int = 50,
+           rng=None, banned=()):
+    """Draw ``n`` continuations of ``[bos] + prime``. Returns a list of id lists (prime excluded, eos
+    excluded), each at most ``max_length`` tokens."""
+    if n < 1 or max_length < 1:
+        raise ConfigError("the number of samples and --max-length must be at least 1")
+    if not (temperature > 0 and np.isfinite(temperature)):
+        raise ConfigError(f"temperature must be a positive number, got {temperature}")
+    rng = np.random.default_rng(rng)
+    prefix = np.array([bos, *prime], dtype=np.int64)
+    x = np.repeat(prefix[:, None], n, axis=1)               # (T0, n)
+    out, h, _ = lm.hidden(x)
+    H = lm.hidden_size
+    params = lm._outputs()
+    ban = np.array(sorted({bos, *banned}), dtype=np.int64)
+    seqs = np.zeros((max_length, n), dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    length = np.full(n, max_length)
+    last = out[-1]                                           # (n, H)
+    for t in range(max_length):
+        logp = lm.output.log_probs(params, last.reshape(-1, H)).astype(np.float64)
+        logp /= temperature
+        logp[:, ban] = -np.inf
+        logp -= logp.max(axis=1, keepdims=True)
+        p = np.exp(logp)
+        cdf = np.cumsum(p, axis=1)
+        u = rng.random(n) * cdf[:, -1]
+        w = np.minimum((cdf < u[:, None]).sum(axis=1), lm.vocab_size - 1)
+        seqs[t] = w
+        ended = alive & (w == eos)
+        length[ended] = t
+        alive &= ~ended
+        if not alive.any():
+            break
+        out, h, _ = lm.hidden(w[None, :], h)
+        last = out[-1]
+    return [list(seqs[:length[i], i]) for i in range(n)]

@@ -1,0 +1,320 @@
+"""The training loop: epochs or a time budget, validation, logs, checkpoints, resume, blow-up recovery.
+
+One step:  loss, grads = model(x, y)  ->  non-finite guard  ->  clip  ->  optimiser update.
+
+- A step whose loss or gradient is not finite is skipped (logged); after ``max_bad_steps`` in a row the
+  trainer rolls back to the last good state (the last checkpoint held in memory) and halves the
+  learning rate. Non-finite parameters are never written (``checkpoint.save`` refuses them).
+- The tutorial's schedule (``halve_lr``): the learning rate is halved whenever the validation loss rises.
+- ``last.npz`` is written at the end of every epoch, every ``checkpoint_every`` seconds, and on
+  Ctrl-C/SIGTERM; ``best.npz`` whenever validation improves. The batch order of an epoch is a function
+  of (seed, epoch), so resuming from (epoch, batch index) replays exactly the same data, and with the
+  optimiser state and learning rate restored an interrupted run ends with the same parameters as an
+  uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint
+from .errors import ConfigError, NumericalError
+from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
+
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002}
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam
+    lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
+    clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
+    clip_value: float | None = None  # clamp every gradient entry to +-clip_value; None: off
+    truncate: int | None = None     # per-output truncation k (the tutorial's bptt_truncate); None: full BPTT
+    batch_size: int = 32            # sentences (or parallel streams) per step
+    epochs: int = 10
+    time_budget: float | None = None  # seconds of training; stops mid-epoch when reached
+    seed: int = 0
+    stream: bool = False            # continuous stream with state carried across chunks
+    bptt_chunk: int = 20            # --stream: k1, steps forward per update
+    bptt_window: int | None = None  # --stream: k2 >= k1, steps backpropagated (None: k1)
+    halve_lr: bool = True           # tutorial's rule: halve the learning rate when validation loss rises
+    checkpoint_every: float = 180.0  # seconds between checkpoints within an epoch
+    max_bad_steps: int = 3          # non-finite steps in a row before rolling back
+
+    def __post_init__(self):
+        if self.optimizer not in DEFAULT_LR:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(DEFAULT_LR)}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
+        for name in ("clip", "clip_value", "time_budget", "checkpoint_every"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name.replace('_', '-')} must be a positive number, got {v}")
+        if self.truncate is not None and self.truncate < 0:
+            raise ConfigError(f"truncate must be >= 0, got {self.truncate}")
+        for name in ("batch_size", "bptt_chunk", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.epochs < 0:
+            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if self.bptt_window is not None and self.bptt_window < self.bptt_chunk:
+            raise ConfigError("bptt-window (k2) must be at least bptt-chunk (k1)")
+
+    @property
+    def learning_rate(self):
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown training configuration keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps (a second Ctrl-C aborts)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def evaluate(lm, batches) -> dict:
+    """Cross-entropy (nats per predicted token) and perplexity over (x, y) batches (y == -1: padding)."""
+    total, n = 0.0, 0
+    for x, y in batches:
+        loss, _, k = lm.loss(x, y)
+        total += loss * k
+        n += k
+    if n == 0:
+        return {"cross_entropy": float("nan"), "perplexity": float("nan"), "tokens": 0}
+    ce = total / n
+    return {"cross_entropy": ce, "perplexity": float(math.exp(min(ce, 700))), "tokens": n}
+
+
+class Trainer:
+    """Trains ``lm`` on batches from ``data`` (an object with ``epoch_batches(epoch)``, ``n_batches(epoch)``,
+    ``valid_batches()``, ``n_train_tokens`` and ``stream``) and keeps ``out_dir`` up to date."""
+
+    def __init__(self, lm, cfg: TrainConfig, data, out_dir, meta: dict, log=print, progress=True):
+        self.lm, self.cfg, self.data = lm, cfg, data
+        self.out = Path(out_dir)
+        self.meta = meta  # model config, vocab, data options: saved in every checkpoint
+        self.log = log
+        self.progress = progress
+        self.opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
+        self.state = {"epoch": 0, "batch": 0, "step": 0, "elapsed": 0.0, "best_valid": None,
+                      "prev_valid": None, "lr": cfg.learning_rate, "tokens": 0, "skipped_steps": 0,
+                      "rollbacks": 0, "done": False}
+        self.carry = None  # stream state carried across chunks
+        self._good = None  # in-memory copy of the last good parameters/optimiser state
+
+    # -- persistence ---------------------------------------------------------------------------------
+
+    def _extra(self):
+        extra = {f"opt/{k}": v for k, v in self.opt.state.items()}
+        if self.lm.config.output == "class":
+            extra["extra/class_of_word"] = self.lm.output.class_of_word
+        if self.carry is not None:
+            parts = self.carry if isinstance(self.carry, tuple) else (self.carry,)
+            for i, p in enumerate(parts):
+                extra[f"carry/{i}"] = p
+        return extra
+
+    def _meta(self):
+        opt = {"name": self.opt.name, "lr": self.opt.lr, "t": self.opt.t}
+        return dict(self.meta, model=self.lm.config.to_dict(), train=self.cfg.to_dict(), state=dict(self.state),
+                    optimizer=opt)
+
+    def save(self, name="last"):
+        checkpoint.save(self.out / f"{name}.npz", self.lm.params, self._meta(), self._extra())
+
+    def restore(self, path):
+        params, meta, extra = checkpoint.load(path)
+        self.lm.load_params(params)
+        self.state.update(meta["state"])
+        o = meta["optimizer"]
+        self.opt.load_state_dict({"name": o["name"], "lr": o["lr"], "t": o["t"],
+                                  "state": {k[4:]: v for k, v in extra.items() if k.startswith("opt/")}})
+        carry = [extra[k] for k in sorted(extra) if k.startswith("carry/")]
+        self.carry = None if not carry else (tuple(carry) if len(carry) == 2 else carry[0])
+
+    def _remember_good(self):
+        self._good = ({k: v.copy() for k, v in self.lm.params.items()},
+                      {k: v.copy() for k, v in self.opt.state.items()}, self.opt.t)
+
+    def _rollback(self):
+        params, opt_state, t = self._good
+        self.lm.load_params(params)
+        self.opt.state = {k: v.copy() for k, v in opt_state.items()}
+        self.opt.t = t
+        self.opt.lr *= 0.5
+        self.state["lr"] = self.opt.lr
+        self.state["rollbacks"] += 1
+        self.carry = None
+
+    def _log_json(self, record):
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def step(self, x, y):
+        """One update; returns (loss, grad_norm, n_tokens, ok)."""
+        cfg = self.cfg
+        stream = self.data.stream
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, grads, hn, n = self.lm.forward_backward(
+                x, y, h0=self.carry if stream else None, truncate=cfg.truncate,
+                state_at=self.data.carry_index(x) if stream else None)
+        norm = global_norm(grads)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            return loss, norm, n, False
+        if cfg.clip_value is not None:
+            clip_grad_value(grads, cfg.clip_value)
+        if cfg.clip is not None:
+            clip_grad_norm(grads, cfg.clip)
+        self.opt.step(self.lm.params, grads)
+        if stream:
+            self.carry = hn
+        return loss, norm, n, True
+
+    def run(self):
+        cfg, st = self.cfg, self.state
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.opt.lr = st["lr"]
+        self._remember_good()
+        t_start = time.perf_counter() - st["elapsed"]
+        last_ckpt = time.perf_counter()
+        bad_in_row = 0
+        stop = False
+        with _Interrupt() as interrupt:
+            while st["epoch"] < cfg.epochs and not stop:
+                epoch = st["epoch"]
+                n_batches = self.data.n_batches(epoch)
+                bar = _progress(self.progress, n_batches, st["batch"], f"epoch {epoch + 1}/{cfg.epochs}")
+                sums = {"loss": 0.0, "tokens": 0, "norm": 0.0, "steps": 0}
+                if st["batch"] == 0:
+                    self.carry = None  # every epoch's streams start from the zero state
+                t_epoch = time.perf_counter()
+                for b, (x, y) in enumerate(self.data.epoch_batches(epoch)):
+                    if b < st["batch"]:
+                        continue  # resuming: replay the epoch's order up to where it stopped
+                    loss, norm, n, ok = self.step(x, y)
+                    st["batch"] = b + 1
+                    st["step"] += 1
+                    if not ok:
+                        bad_in_row += 1
+                        st["skipped_steps"] += 1
+                        self._log_json({"event": "nonfinite", "epoch": epoch, "batch": b, "loss": repr(loss),
+                                        "grad_norm": repr(norm)})
+                        if bad_in_row >= cfg.max_bad_steps:
+                            self._rollback()
+                            self.log(f"  {bad_in_row} non-finite steps in a row: rolled back to the last good "
+                                     f"state, learning rate now {self.opt.lr:g}")
+                            self._log_json({"event": "rollback", "epoch": epoch, "batch": b, "lr": self.opt.lr})
+                            bad_in_row = 0
+                            if st["rollbacks"] > 10:
+                                raise NumericalError("training keeps producing non-finite values after 10 "
+                                                     "rollbacks; lower the learning rate or clip gradients")
+                    else:
+                        bad_in_row = 0
+                        sums["loss"] += loss * n
+                        sums["tokens"] += n
+                        sums["norm"] += norm
+                        sums["steps"] += 1
+                        st["tokens"] += n
+                        if st["step"] % 50 == 0:
+                            self._remember_good()
+                    now = time.perf_counter()
+                    st["elapsed"] = now - t_start
+                    if bar is not None:
+                        rate = sums["tokens"] / max(now - t_epoch, 1e-9)
+                        avg = sums["loss"] / max(sums["tokens"], 1)
+                        bar.set_postfix_str(f"loss {avg:.3f} | ppl {math.exp(min(avg, 50)):.1f} | "
+                                            f"grad-norm {norm:.2f} | {rate / 1000:.1f}k tok/s", refresh=False)
+                        bar.update(1)
+                    if interrupt.requested or (cfg.time_budget is not None and st["elapsed"] >= cfg.time_budget):
+                        stop = True
+                        break
+                    if now - last_ckpt >= cfg.checkpoint_every:
+                        self.save("last")
+                        last_ckpt = now
+                if bar is not None:
+                    bar.close()
+                finished_epoch = not stop or st["batch"] >= n_batches
+                if finished_epoch:
+                    st["epoch"] += 1
+                    st["batch"] = 0
+                self._end_of_epoch(epoch, sums, time.perf_counter() - t_epoch, finished_epoch)
+                self._remember_good()
+                self.save("last")
+                last_ckpt = time.perf_counter()
+                if interrupt.requested:
+                    self.log(f"interrupted: saved {self.out / 'last.npz'}; continue with --resume")
+                    return 130
+        st["done"] = True
+        self.save("last")
+        return 0
+
+    def _end_of_epoch(self, epoch, sums, seconds, finished):
+        st = self.state
+        valid = evaluate(self.lm, self.data.valid_batches())
+        train_ce = sums["loss"] / max(sums["tokens"], 1)
+        rate = sums["tokens"] / max(seconds, 1e-9)
+        improved = st["best_valid"] is None or valid["cross_entropy"] < st["best_valid"]
+        if improved and math.isfinite(valid["cross_entropy"]):
+            st["best_valid"] = valid["cross_entropy"]
+            self.save("best")
+        # the schedule sees complete epochs only, so an interrupted and resumed run follows the same one
+        if finished:
+            if self.cfg.halve_lr and st["prev_valid"] is not None and valid["cross_entropy"] > st["prev_valid"]:
+                self.opt.lr *= 0.5
+                st["lr"] = self.opt.lr
+            st["prev_valid"] = valid["cross_entropy"]
+        record = {"event": "epoch", "epoch": epoch + 1, "complete": finished, "train_loss": train_ce,
+                  "train_ppl": math.exp(min(train_ce, 700)), "valid_loss": valid["cross_entropy"],
+                  "valid_ppl": valid["perplexity"], "grad_norm": sums["norm"] / max(sums["steps"], 1),
+                  "tokens_per_s": rate, "seconds": seconds, "lr": self.opt.lr, "best": improved}
+        self._log_json(record)
+        self.log(f"epoch {epoch + 1}{'' if finished else ' (partial)'} | loss {train_ce:.3f} | "
+                 f"ppl {record['train_ppl']:.1f} | valid ppl {valid['perplexity']:.1f}{' *' if improved else ''} | "
+                 f"grad-norm {record['grad_norm']:.2f} | {rate / 1000:.1f}k tok/s | lr {self.opt.lr:g}")
+
+
+def _progress(enabled, total, initial, desc):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, unit="batch", leave=False, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)

@@ -1,0 +1,171 @@
+"""The language model against its torch twin (float64), finite differences, and its own invariants."""
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.errors import ConfigError, ShapeError
+from rnnlab.lm import LanguageModel, default_classes
+
+torch = pytest.importorskip("torch")
+
+CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
+
+
+def rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def problem(seed=0, V=20, T=5, B=3, pad=True):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, V, (T, B))
+    y = rng.integers(0, V, (T, B))
+    if pad:
+        y[3:, 1] = -1  # a shorter sentence in the batch
+    return x, y
+
+
+@pytest.mark.parametrize("cell,nl", CELLS)
+@pytest.mark.parametrize("output", ["softmax", "class"])
+@pytest.mark.parametrize("emb", [None, 6])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_loss_grads_and_logits_match_torch(cell, nl, output, emb, layers):
+    lm = LanguageModel(20, 8, cell=cell, nonlinearity=nl, num_layers=layers, embedding_size=emb, output=output,
+                       dtype=np.float64, seed=3, n_classes=4)
+    x, y = problem()
+    loss, grads = lm.loss_and_grads(x, y)
+    mod = rnnlab.interop.to_torch(lm)
+    assert list(mod.state_dict()) == list(lm.params)
+    z, _ = mod(torch.from_numpy(x))
+    ce = torch.nn.functional.cross_entropy(z.reshape(-1, 20), torch.from_numpy(y.reshape(-1)), ignore_index=-1)
+    ce.backward()
+    assert abs(loss - ce.item()) <= 1e-12 * abs(ce.item())
+    for k, p in mod.named_parameters():
+        assert grads[k].shape == lm.params[k].shape and grads[k].dtype == np.float64
+        assert rel(grads[k], p.grad.numpy()) <= 1e-9, k
+    assert rel(lm.logits(x), z.detach().numpy()) <= 1e-12
+
+
+@pytest.mark.parametrize("output", ["softmax", "class"])
+def test_truncated_lm_gradient_matches_torch_detach(output):
+    """truncate=k through the whole model equals torch's windowed-detach definition (1 layer)."""
+    import sys
+    sys.path.insert(0, "tests")
+    from torch_oracle import run_layer
+
+    lm = LanguageModel(15, 6, cell="gru", embedding_size=5, output=output, dtype=np.float64, seed=1, n_classes=3)
+    x, y = problem(V=15, T=9, B=2, pad=False)
+    _, grads = lm.loss_and_grads(x, y, truncate=2)
+    P = {k: torch.tensor(v, requires_grad=True) for k, v in lm.params.items()}
+    L = {k[4:]: v for k, v in P.items() if k.startswith("rnn.")}
+    emb = P["encoder.weight"][torch.from_numpy(x)]
+    outs = torch.stack(run_layer("gru", "tanh", L, 0, list(emb.unbind(0)), torch.zeros(2, 6, dtype=torch.float64),
+                                 truncate=2))
+    mod = rnnlab.interop.to_torch(lm)
+    with torch.no_grad():
+        for k, p in mod.named_parameters():
+            p.copy_(P[k])
+    # decoder part through the torch twin's output head, applied to the windowed states
+    z = outs @ P["decoder.weight"].T + P["decoder.bias"]
+    if output == "class":
+        cw = torch.from_numpy(lm.output.class_of_word)
+        logp_c = torch.log_softmax(outs @ P["class_decoder.weight"].T + P["class_decoder.bias"], -1)
+        logp = torch.empty_like(z)
+        for c in range(lm.output.n_classes):
+            m = cw == c
+            logp[..., m] = torch.log_softmax(z[..., m], -1) + logp_c[..., c:c + 1]
+        z = logp
+    ce = torch.nn.functional.cross_entropy(z.reshape(-1, 15), torch.from_numpy(y.reshape(-1)))
+    ce.backward()
+    for k in lm.params:
+        assert rel(grads[k], P[k].grad.numpy()) <= 1e-9, k
+
+
+@pytest.mark.parametrize("output", ["softmax", "class"])
+def test_gradcheck_finite_differences(output):
+    lm = LanguageModel(12, 5, cell="lstm", embedding_size=4, output=output, dtype=np.float64, n_classes=3)
+    x, y = problem(V=12)
+    _, grads = lm.loss_and_grads(x, y)
+
+    def f(p):
+        saved = {k: v.copy() for k, v in lm.params.items()}
+        lm.load_params(p)
+        try:
+            return lm.loss(x, y)[0]
+        finally:
+            lm.load_params(saved)
+
+    r = rnnlab.gradcheck(f, lm.params, grads, max_entries=25)
+    assert r.passed, r.max_rel_error
+
+
+def test_class_softmax_probabilities_sum_to_one_and_match_sampling_path():
+    lm = LanguageModel(50, 7, output="class", dtype=np.float64, class_of_word=default_classes(50, 6))
+    x, _ = problem(V=50, T=4, B=2)
+    lp, _ = lm.log_probs(x)
+    np.testing.assert_allclose(np.exp(lp).sum(-1), 1.0, rtol=1e-12)
+    # the training loss equals -log p(y) read off the full distribution
+    y = np.random.default_rng(5).integers(0, 50, x.shape)
+    loss, _, n = lm.loss(x, y)
+    ref = -np.take_along_axis(lp, y[..., None], -1).mean()
+    assert abs(loss - ref) < 1e-12 and n == y.size
+
+
+def test_padding_is_ignored():
+    lm = LanguageModel(20, 6, dtype=np.float64)
+    x, y = problem()
+    loss, g = lm.loss_and_grads(x, y)
+    y2 = y.copy()
+    x2 = x.copy()
+    x2[3:, 1] = 7  # whatever sits at padded positions does not matter (it comes after the sentence)
+    loss2, g2 = lm.loss_and_grads(x2, y2)
+    assert loss == loss2
+    for k in g:
+        np.testing.assert_array_equal(g[k], g2[k])
+
+
+def test_float32_end_to_end():
+    lm = LanguageModel(20, 6, cell="lstm", embedding_size=5, output="class", dtype=np.float32, n_classes=4)
+    x, y = problem()
+    loss, g = lm.loss_and_grads(x, y)
+    assert all(v.dtype == np.float32 for v in g.values())
+    assert lm.logits(x).dtype == np.float32
+
+
+def test_classes_by_frequency_are_balanced_and_nonempty():
+    counts = np.array([1000, 500, 300, 100, 50, 20, 10, 5, 3, 1])
+    c = default_classes(10, 3, counts)
+    assert set(c) == {0, 1, 2}
+    assert c[0] == 0 and c[-1] == 2
+
+
+def test_bad_arguments():
+    with pytest.raises(ConfigError):
+        LanguageModel(20, 0)
+    with pytest.raises(ConfigError):
+        LanguageModel(20, 5, cell="transformer")
+    lm = LanguageModel(20, 5)
+    with pytest.raises(ShapeError):
+        lm.loss_and_grads(np.zeros((3, 2)), np.zeros((3, 2), int))
+    with pytest.raises(ShapeError):
+        lm.loss_and_grads(np.full((3, 2), 25), np.zeros((3, 2), int))
+    with pytest.raises(ShapeError):
+        lm.loss_and_grads(np.zeros((3, 2), int), np.full((3, 2), -1))
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_class_softmax_with_any_class_assignment_matches_torch(contiguous):
+    rng = np.random.default_rng(4)
+    classes = np.sort(rng.integers(0, 5, 30)) if contiguous else rng.integers(0, 5, 30)
+    classes = np.unique(classes, return_inverse=True)[1]  # no empty class
+    lm = LanguageModel(30, 6, cell="lstm", embedding_size=5, output="class", dtype=np.float64,
+                       class_of_word=classes)
+    assert lm.output.contiguous == contiguous
+    x, y = problem(V=30, T=6, B=4)
+    loss, grads = lm.loss_and_grads(x, y)
+    mod = rnnlab.interop.to_torch(lm)
+    z, _ = mod(torch.from_numpy(x))
+    ce = torch.nn.functional.cross_entropy(z.reshape(-1, 30), torch.from_numpy(y.reshape(-1)), ignore_index=-1)
+    ce.backward()
+    assert abs(loss - ce.item()) <= 1e-12 * abs(ce.item())
+    for k, p in mod.named_parameters():
+        assert rel(grads[k], p.grad.numpy()) <= 1e-9, k

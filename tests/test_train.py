@@ -1,0 +1,139 @@
+"""The training loop: learning, exact resume, blow-up recovery, interruption."""
+import json
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from rnnlab import checkpoint
+from rnnlab.errors import ConfigError
+from rnnlab.lm import LanguageModel
+from rnnlab.train import TrainConfig, Trainer
+
+
+class ToyData:
+    """Sentences 'a b c ... ' of a cyclic language: the next token is (token + 1) % V."""
+
+    stream = False
+
+    def __init__(self, V=12, n_batches=6, T=7, B=4):
+        self.V, self.nb, self.T, self.B = V, n_batches, T, B
+
+    def epoch_batches(self, epoch):
+        rng = np.random.default_rng([7, epoch])
+        for _ in range(self.nb):
+            start = rng.integers(0, self.V, self.B)
+            seq = (start[None, :] + np.arange(self.T + 1)[:, None]) % self.V
+            yield seq[:-1], seq[1:]
+
+    def n_batches(self, epoch):
+        return self.nb
+
+    def valid_batches(self):
+        seq = (np.arange(4)[None, :] + np.arange(self.T + 1)[:, None]) % self.V
+        yield seq[:-1], seq[1:]
+
+
+def make(tmp_path, name, dtype=np.float64, **kw):
+    lm = LanguageModel(12, 8, cell="gru", embedding_size=6, dtype=dtype, seed=1)
+    cfg = TrainConfig(**{"optimizer": "adam", "lr": 0.02, "epochs": 4, **kw})
+    return Trainer(lm, cfg, ToyData(), tmp_path / name, meta={}, log=lambda s: None, progress=False)
+
+
+def test_training_learns_and_writes_logs_and_checkpoints(tmp_path):
+    tr = make(tmp_path, "run")
+    assert tr.run() == 0
+    log = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    epochs = [r for r in log if r["event"] == "epoch"]
+    assert len(epochs) == 4 and epochs[-1]["valid_ppl"] < 0.5 * epochs[0]["valid_ppl"]
+    assert (tmp_path / "run" / "best.npz").exists() and (tmp_path / "run" / "last.npz").exists()
+    _, meta, _ = checkpoint.load(tmp_path / "run" / "last.npz")
+    assert meta["state"]["epoch"] == 4 and meta["state"]["done"]
+    assert meta["train"]["optimizer"] == "adam"
+
+
+@pytest.mark.parametrize("stop_after", [3, 6, 13])
+@pytest.mark.parametrize("opt", [{"optimizer": "adam", "lr": 0.02}, {"optimizer": "sgd", "lr": 8.0}])
+def test_resume_ends_bitwise_equal_to_uninterrupted(tmp_path, stop_after, opt):
+    ref = make(tmp_path, "ref", **opt)
+    ref.run()
+    # interrupted run: stop after `stop_after` steps by a fake time budget, then resume in a new trainer
+    part = make(tmp_path, "part", **opt)
+    calls = {"n": 0}
+    orig_step = part.step
+
+    def counting_step(x, y):
+        calls["n"] += 1
+        if calls["n"] == stop_after:
+            part.cfg.time_budget = 1e-9  # stop right after this step
+        return orig_step(x, y)
+
+    part.step = counting_step
+    part.run()
+    resumed = make(tmp_path, "part", **opt)
+    resumed.restore(tmp_path / "part" / "last.npz")
+    assert resumed.run() == 0
+    assert resumed.state["lr"] == ref.state["lr"]  # sgd at lr 8 halves once: the schedule is replayed too
+    for k in ref.lm.params:
+        np.testing.assert_array_equal(resumed.lm.params[k], ref.lm.params[k])
+
+
+def test_nonfinite_steps_are_skipped_and_rolled_back(tmp_path):
+    tr = make(tmp_path, "nan", epochs=2, max_bad_steps=2)
+    orig = tr.lm.forward_backward
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        calls["n"] += 1
+        loss, grads, hn, n = orig(*a, **k)
+        if calls["n"] in (3, 4, 5):
+            grads["rnn.weight_hh_l0"] = grads["rnn.weight_hh_l0"] * np.nan
+        return loss, grads, hn, n
+
+    tr.lm.forward_backward = poisoned
+    assert tr.run() == 0
+    for v in tr.lm.params.values():
+        assert np.all(np.isfinite(v))
+    log = [json.loads(line) for line in open(tmp_path / "nan" / "log.jsonl")]
+    assert sum(r["event"] == "nonfinite" for r in log) == 3
+    assert sum(r["event"] == "rollback" for r in log) == 1
+    assert tr.state["lr"] == pytest.approx(0.01)
+
+
+def test_exploding_learning_rate_never_saves_nan(tmp_path):
+    lm = LanguageModel(12, 16, cell="rnn", embedding_size=6, dtype=np.float32, seed=0)
+    lm.params["rnn.weight_hh_l0"] *= 40  # a recurrent matrix far beyond the edge of chaos
+    cfg = TrainConfig(optimizer="sgd", lr=1e4, clip=None, epochs=3)
+    tr = Trainer(lm, cfg, ToyData(), tmp_path / "boom", meta={}, log=lambda s: None, progress=False)
+    tr.run()
+    for name in ("last.npz", "best.npz"):
+        if (tmp_path / "boom" / name).exists():
+            params, _, _ = checkpoint.load(tmp_path / "boom" / name)
+            assert all(np.all(np.isfinite(v)) for v in params.values())
+
+
+def test_sigint_saves_and_exits_cleanly(tmp_path):
+    tr = make(tmp_path, "int", epochs=1000)
+    orig = tr.step
+    calls = {"n": 0}
+
+    def step(x, y):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT)).start()
+            threading.Event().wait(0.2)
+        return orig(x, y)
+
+    tr.step = step
+    assert tr.run() == 130
+    _, meta, _ = checkpoint.load(tmp_path / "int" / "last.npz")
+    assert meta["state"]["step"] >= 5 and not meta["state"]["done"]
+
+
+def test_bad_training_configuration():
+    for kw in ({"lr": -1}, {"batch_size": 0}, {"truncate": -2}, {"optimizer": "newton"}, {"clip": 0},
+               {"bptt_chunk": 5, "bptt_window": 3}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**kw)
