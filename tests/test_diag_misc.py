@@ -16,7 +16,7 @@ def test_spectrum_per_gate():
     layer.params["weight_hh_l0"][:] = np.concatenate([s * orthogonal(rng, H, H) for s in scales])
     sp = recurrent_spectrum(layer)[0]
     assert list(sp) == ["i", "f", "g", "o"]
-    for (gate, v), s in zip(sp.items(), scales):
+    for v, s in zip(sp.values(), scales):
         np.testing.assert_allclose(v["singular_values"], [s] * H, rtol=1e-12)
         assert v["spectral_radius"] == pytest.approx(s, rel=1e-12) and v["norm"] == pytest.approx(s, rel=1e-12)
     # a non-normal matrix: radius 0 (nilpotent) but norm 2

@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from diag_helpers import ToyLM, tokens
 
+import rnnlab
 from rnnlab.diagnostics import diagnose_cache, diagnose_lm, gradient_by_distance, lm_output_grad
 from rnnlab.errors import ConfigError, ShapeError
 from rnnlab.report import diagnose_models
@@ -23,9 +23,18 @@ REQUIRED = ["distance", "grad_norm_by_distance", "weight_grad_by_distance", "jac
             "bound_by_distance", "singular_values", "saturation", "truncation"]
 
 
+def LM(V, H, cell="rnn", **kw):
+    return rnnlab.LanguageModel(V, H, cell=cell, dtype=np.float64, **kw)
+
+
+def tokens(V, T, B, seed=0):
+    seq = np.random.default_rng(seed).integers(0, V, size=(T + 1, B))
+    return seq[:-1], seq[1:].copy()
+
+
 def models(V=12, H=10):
-    return [("tanh RNN", ToyLM(V, H, "rnn", seed=1)), ("LSTM", ToyLM(V, H, "lstm", seed=2)),
-            ("GRU", ToyLM(V, H, "gru", seed=3, num_layers=2))]
+    return [("tanh RNN", LM(V, H, "rnn", seed=1)), ("LSTM", LM(V, H, "lstm", seed=2, embedding_size=5)),
+            ("GRU", LM(V, H, "gru", seed=3, num_layers=2, output="class"))]
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +56,13 @@ def strict_json(path):
 
 def test_lm_output_grad_is_the_per_token_loss_gradient():
     torch = pytest.importorskip("torch")
-    lm = ToyLM(7, 5, "rnn", seed=0)
+    lm = LM(7, 5, "rnn", seed=0)
     x, y = tokens(7, 6, 2)
     y[4:, 1] = -1
-    out, _, _ = lm.layer.forward(lm.embed(x))
+    out, _, _ = lm.hidden(x)
     loss_sum, dout = lm_output_grad(lm, out, y)
     h = torch.from_numpy(out).clone().requires_grad_(True)
-    logits = h @ torch.from_numpy(lm.output.W).T + torch.from_numpy(lm.output.b)
+    logits = h @ torch.from_numpy(lm.params["decoder.weight"]).T + torch.from_numpy(lm.params["decoder.bias"])
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 7), torch.from_numpy(y.reshape(-1)),
                                            ignore_index=-1, reduction="sum")
     ce.backward()
@@ -62,11 +71,28 @@ def test_lm_output_grad_is_the_per_token_loss_gradient():
     assert np.all(dout[4:, 1] == 0)
 
 
+@pytest.mark.parametrize("output", ["softmax", "class"])
+def test_lm_output_grad_reproduces_the_lm_gradients(output):
+    """Fed to the stack's backward (over the number of targets), dL_t/dh_t gives LanguageModel's own
+    gradients of every recurrent parameter: the adapter sees the loss the model trains on."""
+    lm = LM(11, 6, "gru", seed=4, output=output, embedding_size=4)
+    x, y = tokens(11, 7, 3, seed=1)
+    y[5:, 0] = -1
+    loss, grads = lm.loss_and_grads(x, y)
+    out, _, cache = lm.hidden(x)
+    loss_sum, dout = lm_output_grad(lm, out, y)
+    n = int(np.sum(y >= 0))
+    assert loss_sum / n == pytest.approx(loss, rel=1e-12)
+    _, _, g = lm.layer.backward(cache, dout / n)
+    for k in g:
+        np.testing.assert_allclose(g[k], grads[f"rnn.{k}"], rtol=1e-10, atol=1e-15)
+
+
 def test_diagnose_lm_is_diagnose_cache_on_the_lm_gradients():
-    lm = ToyLM(9, 6, "lstm", seed=0)
+    lm = LM(9, 6, "lstm", seed=0)
     x, y = tokens(9, 10, 2)
     r = diagnose_lm(lm, x, y, max_distance=6)
-    out, _, cache = lm.layer.forward(lm.embed(x))
+    out, _, cache = lm.hidden(x)
     _, dout = lm_output_grad(lm, out, y)
     prof = gradient_by_distance(lm.layer, cache, dout, 6)[-1]
     np.testing.assert_allclose(r["grad_norm_by_distance"], prof.grad_norm, rtol=1e-12)
@@ -121,9 +147,9 @@ def test_report_html_is_self_contained(report_dir):
 def test_report_errors(tmp_path):
     x, y = tokens(12, 5, 2)
     with pytest.raises(ConfigError):
-        diagnose_models([("a", ToyLM(12, 4)), ("a", ToyLM(12, 4))], x, y, str(tmp_path))
+        diagnose_models([("a", LM(12, 4)), ("a", LM(12, 4))], x, y, str(tmp_path))
     with pytest.raises(ShapeError):
-        diagnose_models([("a", ToyLM(12, 4))], x, y[:-1], str(tmp_path))
+        diagnose_models([("a", LM(12, 4))], x, y[:-1], str(tmp_path))
 
 
 def test_import_rnnlab_stays_light():

@@ -12,9 +12,9 @@ import time
 import numpy as np
 
 from .distance import decay_distance, distance_profile, gradient_by_distance
-from .jacobian import EXACT_MAX_STATE, jacobian_norms, power_distances, spread
+from .jacobian import jacobian_norms, power_distances, resolve_method, spread
 from .saturation import saturation
-from .steps import state_size
+from .steps import as_float64
 from .truncation import default_ks, truncation_bias
 from .weights import jacobian_bound, recurrent_spectrum
 
@@ -70,9 +70,7 @@ def diagnose_cache(layer, cache, dout, max_distance=None, jacobian="auto", ks=No
     spectrum = recurrent_spectrum(layer)
     sat = saturation(layer, cache)
     t0 = time.perf_counter()
-    S = state_size(layer.cell, H)
-    method = None if jacobian is None else ("exact" if jacobian == "auto" and S <= EXACT_MAX_STATE
-                                            else "power" if jacobian == "auto" else jacobian)
+    method = None if jacobian is None else resolve_method(layer.cell, H, jacobian)
     for l, prof in enumerate(profiles):
         entry = {"grad_norm_by_distance": tolist(prof.grad_norm),
                  "grad_share_by_distance": tolist(prof.grad_share),
@@ -88,7 +86,7 @@ def diagnose_cache(layer, cache, dout, max_distance=None, jacobian="auto", ks=No
             n_e, n_b = positions or ((32, 4) if method == "exact" else (8, 2))
             jp = jacobian_norms(layer.cell, cache[l], layer.params[f"weight_hh_l{l}"], D, method=method,
                                 ends=spread(T, n_e), batch=spread(B, n_b),
-                                distances=power_distances(D) if method == "power" else None, seed=seed)
+                                distances=None if method == "exact" else power_distances(D), seed=seed)
             entry["jacobian_norm_by_distance"] = tolist(jp.norm)
         else:
             entry["jacobian_norm_by_distance"] = [None] * (D + 1)
@@ -115,23 +113,31 @@ def diagnose_layer(layer, x, dout, h0=None, **kw) -> dict:
 
 # -- language models ----------------------------------------------------------------------------------
 
+def output_params(lm) -> dict:
+    """The output layer's parameters of a ``LanguageModel`` (everything but the embedding and the stack)."""
+    return {k: v for k, v in lm.params.items() if not k.startswith(("rnn.", "encoder."))}
+
+
 def lm_output_grad(lm, h, y):
     """(sum of the per-token losses, dL_t/dh_t (T, B, H)) for a language model's output layer.
 
-    The adapter to ``rnnlab.LanguageModel``: ``lm.output.loss_and_grad(h (N, H), y (N,))`` returns the mean
-    cross-entropy over targets y >= 0 and its gradient first; multiplying by the number of targets makes
-    L_t the loss of the token at t, so the numbers do not depend on the batch size.
+    The adapter to ``rnnlab.LanguageModel``: its ``output.loss_and_grad(params, h (N, H), y (N,))`` returns
+    the cross-entropy summed over the rows and its gradient dh. Padding (y == -1) gets zero gradient. The
+    sum (not the mean) makes L_t the loss of the token at t, so the numbers do not depend on the batch size.
     """
     T, B, H = h.shape
-    y2 = np.asarray(y).reshape(-1)
-    res = lm.output.loss_and_grad(h.reshape(-1, H), y2)
-    n = max(int(np.sum(y2 >= 0)), 1)
-    return float(res[0]) * n, (np.asarray(res[1]) * n).reshape(T, B, H).astype(h.dtype, copy=False)
+    yf = np.asarray(y).reshape(-1)
+    valid = yf >= 0
+    h2 = h.reshape(-1, H)
+    loss_sum, dh, _ = lm.output.loss_and_grad(output_params(lm), h2[valid], yf[valid])
+    dout = np.zeros((T * B, H), dtype=h.dtype)
+    dout[valid] = dh
+    return float(loss_sum), dout.reshape(T, B, H)
 
 
 def lm_forward(lm, x, y, h0=None):
     """Run the LM's recurrent stack on tokens x (T, B): returns (cache, dout, loss_sum, n_targets)."""
-    out, _, cache = lm.layer.forward(lm.embed(x), h0)
+    out, _, cache = lm.hidden(x, h0)
     loss_sum, dout = lm_output_grad(lm, out, y)
     return cache, dout, loss_sum, int(np.sum(np.asarray(y) >= 0))
 
@@ -151,5 +157,6 @@ def quick_summary(lm, x, y, max_distance: int = DEFAULT_MAX_DISTANCE, h0=None) -
     cache, dout, _, _ = lm_forward(lm, x, y, h0)
     layer = lm.layer
     top = layer.num_layers - 1
-    prof = distance_profile(layer.cell, cache[top], layer.params[f"weight_hh_l{top}"], dout, max_distance)
+    prof = distance_profile(layer.cell, as_float64(cache[top]), layer.params[f"weight_hh_l{top}"].astype(np.float64),
+                            dout.astype(np.float64), max_distance)
     return summarize(prof.grad_norm, prof.grad_share)

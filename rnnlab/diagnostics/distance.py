@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bptt import bptt, mm
-from .steps import state_vjp
+from .steps import as_float64, state_vjp
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Lag:
     live: np.ndarray        # (m,) bool: rows not at the initial state, i.e. propagated through a step
     steps: np.ndarray | slice  # the steps the live rows were propagated through (= state - 1)
     dgh: np.ndarray | None  # (m_live, B, G H) recurrent pre-activation gradients of those steps
+    log_scale: np.ndarray | None = None  # (m, B) with ``rescale``: the true vectors are exp(log_scale) * u
 
 
 def _index(steps: np.ndarray):
@@ -45,7 +46,7 @@ def _index(steps: np.ndarray):
     return steps
 
 
-def lag_sweep(cell, cache, W_hh, ends, uh0, uc0=None, max_distance=None):
+def lag_sweep(cell, cache, W_hh, ends, uh0, uc0=None, max_distance=None, rescale=None):
     """Propagate vectors placed at the output states of steps ``ends`` back, one step per distance.
 
     Args:
@@ -53,12 +54,16 @@ def lag_sweep(cell, cache, W_hh, ends, uh0, uc0=None, max_distance=None):
         ends: (M,) int step indices; row m starts at the state hs[ends[m] + 1] (the output h_t, t = ends[m]).
         uh0, uc0: (M, B, H) the starting vectors (uc0 None: zero cell part).
         max_distance: the last distance yielded (None: until every row reaches the initial state).
+        rescale: None, or a group size g: consecutive groups of g rows (sharing a step) are divided by
+            their joint norm at every lag, per batch column, and the logarithm of the factor is kept in
+            ``Lag.log_scale``; this keeps long products of contracting Jacobians from underflowing.
     Yields:
         ``Lag`` for d = 0, 1, ...; a row dies after it reaches the initial state.
     """
     steps = np.asarray(ends, dtype=np.int64)
     rows = np.arange(len(steps))
     uh, uc = uh0, uc0
+    log_scale = None if rescale is None else np.zeros(uh0.shape[:2])
     d_max = int(steps.max()) + 1 if max_distance is None else int(max_distance)
     for d in range(d_max + 1):
         live = steps >= 0
@@ -72,10 +77,27 @@ def lag_sweep(cell, cache, W_hh, ends, uh0, uc0=None, max_distance=None):
             uh_prev, uc_prev, dgh = state_vjp(cell, cache, W_hh, idx, lh, lc)
         else:
             uh_prev = uc_prev = dgh = None
-        yield Lag(d, rows, steps + 1, uh, uc, live, idx, dgh)
+        yield Lag(d, rows, steps + 1, uh, uc, live, idx, dgh, log_scale)
         if not len(ls):
             return
         rows, steps, uh, uc = rows[live], ls - 1, uh_prev, uc_prev
+        if rescale is not None:
+            log_scale = log_scale[live] + _rescale(uh, uc, rescale)
+
+
+def _rescale(uh, uc, g):
+    """Divide each group of g rows by its norm (per batch column) in place; returns log(norm) (m, B)."""
+    m, B = uh.shape[:2]
+    sq = np.einsum("gkbh,gkbh->gb", uh.reshape(m // g, g, B, -1), uh.reshape(m // g, g, B, -1))
+    if uc is not None:
+        sq = sq + np.einsum("gkbh,gkbh->gb", uc.reshape(m // g, g, B, -1), uc.reshape(m // g, g, B, -1))
+    n = np.sqrt(sq)
+    n[n == 0] = 1.0
+    f = np.repeat(1.0 / n, g, axis=0)[..., None]                  # (m, B, 1)
+    uh *= f
+    if uc is not None:
+        uc *= f
+    return np.repeat(np.log(n), g, axis=0)
 
 
 @dataclass
@@ -116,13 +138,13 @@ def distance_profile(cell, cache, W_hh, dout, max_distance=None) -> DistanceProf
                            cel if cell.has_cell_state else None, wnorm, count, wsum)
 
 
-def layer_output_grads(layer, cache, dout) -> list:
+def layer_output_grads(layer, cache, dout, params=None) -> list:
     """dL/d(output of layer l) for every layer l of a stack (full BPTT through the layers above)."""
     L = layer.num_layers
+    P = layer.params if params is None else params
     douts = [None] * L
     douts[L - 1] = dout
     for l in range(L - 1, 0, -1):
-        P = layer.params
         dgi, _, _ = bptt(layer.cell, cache[l], P[f"weight_hh_l{l}"], douts[l])
         douts[l - 1] = mm(dgi, P[f"weight_ih_l{l}"])
     return douts
@@ -133,6 +155,7 @@ def gradient_by_distance(layer, cache, dout, max_distance=None) -> list[Distance
 
     For a lower layer, L_t is the part of the loss that reaches that layer's output at step t through
     the layers above (full BPTT there), so each layer's profile is about its own recurrence only.
+    Computed in float64 whatever the layer's dtype (``steps.as_float64``).
 
     Args:
         layer: an RNN, LSTM or GRU (``rnnlab.layers.Recurrent``).
@@ -140,8 +163,10 @@ def gradient_by_distance(layer, cache, dout, max_distance=None) -> list[Distance
         dout: (T, B, H) dL_t/dh_t for the top layer's outputs.
         max_distance: largest d (default T, the initial state of the last output).
     """
-    douts = layer_output_grads(layer, cache, dout)
-    return [distance_profile(layer.cell, cache[l], layer.params[f"weight_hh_l{l}"], douts[l], max_distance)
+    caches = [as_float64(c) for c in cache]
+    P = {k: np.asarray(v, dtype=np.float64) for k, v in layer.params.items()}
+    douts = layer_output_grads(layer, caches, np.asarray(dout, dtype=np.float64), P)
+    return [distance_profile(layer.cell, caches[l], P[f"weight_hh_l{l}"], douts[l], max_distance)
             for l in range(layer.num_layers)]
 
 

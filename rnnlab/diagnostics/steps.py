@@ -14,10 +14,21 @@ one call differentiates any mixture of steps, e.g. every output position at one 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..bptt import mm
 from ..layers.gru import GRUCell
 from ..layers.lstm import LSTMCell
 from ..layers.rnn import RNNCell, activation_grad
+
+
+def as_float64(cache: dict, cols=None) -> dict:
+    """A float64 copy of one layer's cache (the input ``x`` left out), optionally of some batch columns.
+
+    Diagnostics measure in float64 whatever the model's dtype: a tanh RNN's products of Jacobians fall
+    below float32's range (1e-38) within a few dozen steps, and float32 denormals are very slow."""
+    sel = slice(None) if cols is None else cols
+    return {k: np.asarray(v[:, sel], dtype=np.float64) for k, v in cache.items() if k != "x"}
 
 
 def state_size(cell, hidden_size: int) -> int:

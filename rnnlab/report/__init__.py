@@ -97,13 +97,15 @@ def write_report(models, out_dir, training_logs=None, subtitle: str = "") -> dic
     return report
 
 
-def diagnose_models(models, x, y, out_dir, max_distance: int = 50, training_logs=None, **kw) -> dict:
-    """Diagnose language models on the same tokens and write the report (the core of ``rnnlab diagnose``).
+def diagnose_models(models, x=None, y=None, out_dir="report", max_distance: int = 50, training_logs=None,
+                    **kw) -> dict:
+    """Diagnose language models and write the report (the core of ``rnnlab diagnose``).
 
     Args:
-        models: list of (name, lm); lm has ``layer``, ``embed`` and ``output.loss_and_grad`` (see
-            ``rnnlab.diagnostics.lm_output_grad``).
-        x, y: (T, B) int arrays of input tokens and targets (y == -1: padding).
+        models: list of (name, lm), or (name, lm, (x, y)) for a model with its own data (e.g. its own
+            vocabulary); lm is an ``rnnlab.LanguageModel`` (see ``rnnlab.diagnostics.lm_output_grad``).
+        x, y: (T, B) int arrays of input tokens and targets (y == -1: padding) for the models without
+            their own data: the same tokens for all, so their curves can be compared.
         out_dir: where report.html, report.json and the figures go.
         max_distance: D for the distance measures.
         training_logs: optional {name: global gradient norms} for the explosion figure.
@@ -111,11 +113,17 @@ def diagnose_models(models, x, y, out_dir, max_distance: int = 50, training_logs
     """
     from ..diagnostics import diagnose_lm
 
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or x.shape != y.shape or not np.issubdtype(x.dtype, np.integer):
-        raise ShapeError(f"x and y must be int arrays of the same shape (T, B), got {x.shape} and {y.shape}")
-    results = [(name, diagnose_lm(lm, x, y, max_distance=max_distance, **kw)) for name, lm in models]
-    T, B = x.shape
-    sub = f"{len(models)} model(s) on {int(np.sum(y >= 0))} target tokens ({T} steps x {B} sequences), " \
-          f"distances 0..{min(max_distance, T)}; rnnlab {__version__}"
+    results, sizes = [], []
+    for entry in models:
+        name, lm = entry[0], entry[1]
+        xm, ym = entry[2] if len(entry) > 2 else (x, y)
+        if xm is None or ym is None:
+            raise ConfigError(f"model {name!r} has no data: pass x and y, or (name, lm, (x, y))")
+        xm, ym = np.asarray(xm), np.asarray(ym)
+        if xm.ndim != 2 or xm.shape != ym.shape or not np.issubdtype(xm.dtype, np.integer):
+            raise ShapeError(f"x and y must be int arrays of the same shape (T, B), got {xm.shape} and {ym.shape}")
+        results.append((name, diagnose_lm(lm, xm, ym, max_distance=max_distance, **kw)))
+        sizes.append(f"{int(np.sum(ym >= 0))} target tokens ({xm.shape[0]} steps x {xm.shape[1]} sequences)")
+    data = sizes[0] if len(set(sizes)) == 1 else "; ".join(f"{n}: {s}" for (n, _), s in zip(results, sizes))
+    sub = f"{len(results)} model(s) on {data}, distances up to {max_distance}; rnnlab {__version__}"
     return write_report(results, out_dir, training_logs, subtitle=sub)

@@ -39,7 +39,12 @@ TITLES = {
 
 
 def _plt():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from ..errors import ConfigError
+
+        raise ConfigError("the report's figures need matplotlib: pip install 'rnnlab[plot]'") from None
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -106,14 +111,19 @@ def fig_weight_grad_by_distance(models):
 def fig_jacobian(models):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    lo, hi = np.inf, 0.0
     for (name, r), col in zip(models, _colors(len(models))):
         d = np.asarray(r["distance"])
         j = _positive(r["jacobian_norm_by_distance"])
         ok = ~np.isnan(j)
         ax.plot(d[ok], j[ok], "-o", ms=2.5, color=col, label=_label(name, r))
+        if ok.any():
+            lo, hi = min(lo, np.min(j[ok])), max(hi, np.max(j[ok]))
         if r.get("bound_by_distance"):
             ax.plot(d, _positive(r["bound_by_distance"]), "--", color=col, lw=1, label=f"{name}: bound")
     ax.set_yscale("log")
+    if hi > 0:   # a growing bound would flatten the measured curves: show it only up to 100x their top
+        ax.set_ylim(lo / 3, hi * 100)
     ax.set_xlabel("distance d (steps back)")
     ax.set_ylabel("||dh_t / dh_{t-d}||_2")
     ax.grid(alpha=0.3, which="both")

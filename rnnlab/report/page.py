@@ -21,6 +21,10 @@ figcaption { color: #333; margin-top: 0.4em; } figcaption b { color: #000; }
 """
 
 
+def _pct(v):
+    return None if v is None else f"{100 * v:.1f}%"
+
+
 def _fmt(v, digits=3):
     if v is None:
         return "&ndash;"
@@ -46,8 +50,8 @@ def summary_rows(models) -> list[list]:
         d1 = s["decay_distance_1pct"]
         rows.append([name, r["cell"] + (f" {r['nonlinearity']}" if r["cell"] == "rnn" else ""),
                      r["hidden_size"], r.get("loss"), d1 if d1 is not None else f"> {s['max_distance']}",
-                     s["share_beyond_10"], jn[d10], norm_w, radius,
-                     r["saturation"].get("tanh_saturated"),
+                     _pct(s["share_beyond_10"]), jn[d10], norm_w, radius,
+                     _pct(r["saturation"].get("tanh_saturated")),
                      None if k_last is None else f"{cos_last:.3f} (k={k_last})" if cos_last is not None else None])
     return rows
 
