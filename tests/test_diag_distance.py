@@ -5,6 +5,7 @@ import pytest
 
 import rnnlab
 from rnnlab.diagnostics import decay_distance, gradient_by_distance, lag_sweep, layer_output_grads
+from rnnlab.errors import ShapeError
 
 torch = pytest.importorskip("torch")
 from torch_oracle import cell_step, t  # noqa: E402
@@ -157,6 +158,24 @@ def test_norm_statistics(kind, nl):
     assert prof.grad_share.sum() == pytest.approx(1.0)
     assert prof.grad_norm[0] == pytest.approx(np.linalg.norm(dout, axis=-1).mean())
     assert (prof.cell_grad_norm is not None) == (kind == "lstm")
+
+
+def test_mask_restricts_the_means_to_outputs_with_a_loss():
+    layer, x, dout = problem("lstm", None, T=8, seed=6)
+    T, B = x.shape[:2]
+    _, _, cache = layer.forward(x)
+    mask = np.ones((T, B), dtype=bool)
+    mask[5:, 0] = False                                      # padding at the end of sequence 0
+    mask[:, 2] = False                                       # an empty sequence
+    prof = gradient_by_distance(layer, cache, dout, max_distance=6, mask=mask)[0]
+    for lag in lag_sweep(layer.cell, cache[0], layer.params["weight_hh_l0"], np.arange(T), dout, None, 6):
+        full = lag.uh if lag.uc is None else np.concatenate([lag.uh, lag.uc], -1)
+        keep = mask[lag.rows]
+        assert prof.grad_norm[lag.d] == pytest.approx(np.linalg.norm(full, axis=-1)[keep].mean(), rel=1e-12)
+    with pytest.raises(ShapeError):
+        gradient_by_distance(layer, cache, dout, mask=mask[:-1])
+    with pytest.raises(ShapeError):
+        gradient_by_distance(layer, cache, dout[:, :2])
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])

@@ -91,14 +91,18 @@ def test_lm_output_grad_reproduces_the_lm_gradients(output):
 def test_diagnose_lm_is_diagnose_cache_on_the_lm_gradients():
     lm = LM(9, 6, "lstm", seed=0)
     x, y = tokens(9, 10, 2)
+    y[7:, 1] = -1                                            # padding: left out of the means
     r = diagnose_lm(lm, x, y, max_distance=6)
     out, _, cache = lm.hidden(x)
     _, dout = lm_output_grad(lm, out, y)
-    prof = gradient_by_distance(lm.layer, cache, dout, 6)[-1]
+    prof = gradient_by_distance(lm.layer, cache, dout, 6, mask=y >= 0)[-1]
     np.testing.assert_allclose(r["grad_norm_by_distance"], prof.grad_norm, rtol=1e-12)
-    assert r["tokens"] == 20 and r["loss"] > 0
-    r2 = diagnose_cache(lm.layer, cache, dout, max_distance=6)
+    unmasked = gradient_by_distance(lm.layer, cache, dout, 6)[-1]
+    assert r["grad_norm_by_distance"][0] > unmasked.grad_norm[0]
+    assert r["tokens"] == 17 and r["loss"] > 0
+    r2 = diagnose_cache(lm.layer, cache, dout, max_distance=6, mask=y >= 0)
     assert r2["weight_grad_by_distance"] == r["weight_grad_by_distance"]
+    assert r2["jacobian_norm_by_distance"] == r["jacobian_norm_by_distance"]
 
 
 def test_report_json(report_dir):

@@ -49,21 +49,22 @@ def summary_line(s: dict) -> str:
 
 
 def diagnose_cache(layer, cache, dout, max_distance=None, jacobian="auto", ks=None, positions=None,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, mask=None) -> dict:
     """Every measure of ``rnnlab.diagnostics`` for a stack whose forward cache and dL_t/dh_t are given.
 
     Args:
         layer: RNN, LSTM or GRU stack; cache: from ``layer.forward``; dout: (T, B, H) dL_t/dh_t.
         max_distance: D (default min(T, DEFAULT_MAX_DISTANCE)).
-        jacobian: "auto" | "exact" | "power" (``jacobian.jacobian_norms``); None skips the Jacobian.
+        jacobian: "auto" | "exact" | "lanczos" | "power" (``jacobian.jacobian_norms``); None skips it.
         ks: truncation lengths (default 0, 1, 2, 4, ... <= D, < T - 1).
-        positions: (n_ends, n_batch) for the Jacobian; default (32, 4) exact, (8, 2) power.
+        positions: (n_ends, n_batch) for the Jacobian; default (16, 2) exact, (8, 2) iterative.
+        mask: (T, B) bool, the outputs that carry a loss (default all): averages run over these only.
     """
     T, B, H = dout.shape
     D = min(T, DEFAULT_MAX_DISTANCE) if max_distance is None else min(int(max_distance), T)
     timing = {}
     t0 = time.perf_counter()
-    profiles = gradient_by_distance(layer, cache, dout, D)
+    profiles = gradient_by_distance(layer, cache, dout, D, mask)
     timing["gradient_by_distance"] = time.perf_counter() - t0
 
     layers = []
@@ -83,11 +84,13 @@ def diagnose_cache(layer, cache, dout, max_distance=None, jacobian="auto", ks=No
                  "spectral_radius": {g: v["spectral_radius"] for g, v in spectrum[l].items()},
                  "saturation": sat[l]}
         if method is not None:
-            n_e, n_b = positions or ((32, 4) if method == "exact" else (8, 2))
+            n_e, n_b = positions or ((16, 2) if method == "exact" else (8, 2))
+            ends, cols = spread(T, n_e), spread(B, n_b)
             jp = jacobian_norms(layer.cell, cache[l], layer.params[f"weight_hh_l{l}"], D, method=method,
-                                ends=spread(T, n_e), batch=spread(B, n_b),
-                                distances=None if method == "exact" else power_distances(D), seed=seed)
-            entry["jacobian_norm_by_distance"] = tolist(jp.norm)
+                                ends=ends, batch=cols, distances=None if method == "exact" else power_distances(D),
+                                seed=seed)
+            norm = jp.norm if mask is None else _masked_mean(jp.per_position, np.asarray(mask)[ends][:, cols])
+            entry["jacobian_norm_by_distance"] = tolist(norm)
         else:
             entry["jacobian_norm_by_distance"] = [None] * (D + 1)
         entry["summary"] = summarize(prof.grad_norm, prof.grad_share)
@@ -103,6 +106,13 @@ def diagnose_cache(layer, cache, dout, max_distance=None, jacobian="auto", ks=No
               "batch": int(B), "distance": list(range(D + 1)), **top,
               "jacobian_method": method, "truncation": trunc, "layers": layers, "seconds": timing}
     return result
+
+
+def _masked_mean(per, keep):
+    """Mean over the positions (axes 1, 2) that are measured (not nan) and kept; nan where none are."""
+    ok = ~np.isnan(per) & keep[None]
+    n = ok.sum(axis=(1, 2))
+    return np.where(n > 0, np.where(ok, per, 0.0).sum(axis=(1, 2)) / np.maximum(n, 1), np.nan)
 
 
 def diagnose_layer(layer, x, dout, h0=None, **kw) -> dict:
@@ -143,9 +153,10 @@ def lm_forward(lm, x, y, h0=None):
 
 
 def diagnose_lm(lm, x, y, h0=None, **kw) -> dict:
-    """Every measure for a language model on tokens x, targets y (T, B) int (y == -1: padding)."""
+    """Every measure for a language model on tokens x, targets y (T, B) int (y == -1: padding, left out
+    of the averages)."""
     cache, dout, loss_sum, n = lm_forward(lm, x, y, h0)
-    result = diagnose_cache(lm.layer, cache, dout, **kw)
+    result = diagnose_cache(lm.layer, cache, dout, mask=np.asarray(y) >= 0, **kw)
     result["loss"] = loss_sum / max(n, 1)
     result["tokens"] = n
     return result
@@ -158,5 +169,5 @@ def quick_summary(lm, x, y, max_distance: int = DEFAULT_MAX_DISTANCE, h0=None) -
     layer = lm.layer
     top = layer.num_layers - 1
     prof = distance_profile(layer.cell, as_float64(cache[top]), layer.params[f"weight_hh_l{top}"].astype(np.float64),
-                            dout.astype(np.float64), max_distance)
+                            dout.astype(np.float64), max_distance, np.asarray(y) >= 0)
     return summarize(prof.grad_norm, prof.grad_share)

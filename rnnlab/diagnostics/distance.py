@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bptt import bptt, mm
+from ..errors import ShapeError
 from .steps import as_float64, state_vjp
 
 
@@ -104,29 +105,32 @@ def _rescale(uh, uc, g):
 class DistanceProfile:
     """Gradient by distance for one layer; arrays are indexed by distance d = 0..D."""
     distance: np.ndarray          # (D+1,) 0..D
-    grad_norm: np.ndarray         # mean over t and batch of ||dL_t/ds_{t-d}|| (s = h, or (h, c) for LSTM)
+    grad_norm: np.ndarray         # mean over outputs (t, b) of ||dL_t/ds_{t-d}|| (s = h, or (h, c) for LSTM)
     grad_share: np.ndarray        # grad_norm / grad_norm.sum(): the share of each distance
     hidden_grad_norm: np.ndarray  # the h part alone (equals grad_norm except for LSTM)
     cell_grad_norm: np.ndarray | None  # LSTM: the c part alone (0 at d = 0 by definition)
     weight_grad_norm: np.ndarray  # ||sum_t d-steps-back term of dL/dW_hh||_F
-    count: np.ndarray             # number of output steps t that reach distance d
+    count: np.ndarray             # number of output steps t that reach distance d (padding included)
     weight_grad_sum: np.ndarray   # (G H, H) sum of the terms d = 0..D: the truncate=D gradient of W_hh
 
 
-def distance_profile(cell, cache, W_hh, dout, max_distance=None) -> DistanceProfile:
-    """Gradient by distance of one layer, given dL_t/dh_t = dout[t] (T, B, H)."""
+def distance_profile(cell, cache, W_hh, dout, max_distance=None, mask=None) -> DistanceProfile:
+    """Gradient by distance of one layer, given dL_t/dh_t = dout[t] (T, B, H); the means run over the
+    outputs (t, b) where ``mask`` (T, B) is true (default all; e.g. y >= 0 to leave padding out)."""
     T, B, H = dout.shape
     D = T if max_distance is None else min(int(max_distance), T)
     n = D + 1
+    w = np.ones((T, B)) if mask is None else np.asarray(mask, dtype=np.float64)
     norm, hid, cel, wnorm, count = (np.zeros(n) for _ in range(5))
     wsum = np.zeros(W_hh.shape, dtype=np.float64)
     hs = cache["hs"]
     for lag in lag_sweep(cell, cache, W_hh, np.arange(T), dout, None, D):
         sq_h = np.einsum("mbh,mbh->mb", lag.uh, lag.uh, dtype=np.float64)
         sq_c = 0.0 if lag.uc is None else np.einsum("mbh,mbh->mb", lag.uc, lag.uc, dtype=np.float64)
-        norm[lag.d] = np.sqrt(sq_h + sq_c).mean()
-        hid[lag.d] = np.sqrt(sq_h).mean()
-        cel[lag.d] = np.sqrt(sq_c).mean() if lag.uc is not None else 0.0
+        wt = w[lag.rows]                                             # (m, B) which outputs count
+        norm[lag.d] = _weighted_mean(np.sqrt(sq_h + sq_c), wt)
+        hid[lag.d] = _weighted_mean(np.sqrt(sq_h), wt)
+        cel[lag.d] = _weighted_mean(np.sqrt(sq_c), wt) if lag.uc is not None else 0.0
         count[lag.d] = len(lag.rows)
         if lag.dgh is not None:
             G = lag.dgh.shape[-1]
@@ -136,6 +140,11 @@ def distance_profile(cell, cache, W_hh, dout, max_distance=None) -> DistanceProf
     total = norm.sum()
     return DistanceProfile(np.arange(n), norm, norm / total if total > 0 else np.zeros(n), hid,
                            cel if cell.has_cell_state else None, wnorm, count, wsum)
+
+
+def _weighted_mean(a, w) -> float:
+    total = w.sum()
+    return float(np.sum(a * w) / total) if total > 0 else 0.0
 
 
 def layer_output_grads(layer, cache, dout, params=None) -> list:
@@ -150,7 +159,7 @@ def layer_output_grads(layer, cache, dout, params=None) -> list:
     return douts
 
 
-def gradient_by_distance(layer, cache, dout, max_distance=None) -> list[DistanceProfile]:
+def gradient_by_distance(layer, cache, dout, max_distance=None, mask=None) -> list[DistanceProfile]:
     """Gradient by distance of every layer of a stack (index l = layer l; the last is the top layer).
 
     For a lower layer, L_t is the part of the loss that reaches that layer's output at step t through
@@ -162,11 +171,17 @@ def gradient_by_distance(layer, cache, dout, max_distance=None) -> list[Distance
         cache: from ``layer.forward``.
         dout: (T, B, H) dL_t/dh_t for the top layer's outputs.
         max_distance: largest d (default T, the initial state of the last output).
+        mask: (T, B) bool, the outputs that carry a loss (default all): the means run over these only.
     """
+    if np.shape(dout) != cache[-1]["hs"][1:].shape:
+        raise ShapeError(f"dout must have the shape of the layer's output {cache[-1]['hs'][1:].shape}, "
+                         f"got {np.shape(dout)}")
+    if mask is not None and np.shape(mask) != np.shape(dout)[:2]:
+        raise ShapeError(f"mask must have shape {np.shape(dout)[:2]}, got {np.shape(mask)}")
     caches = [as_float64(c) for c in cache]
     P = {k: np.asarray(v, dtype=np.float64) for k, v in layer.params.items()}
     douts = layer_output_grads(layer, caches, np.asarray(dout, dtype=np.float64), P)
-    return [distance_profile(layer.cell, caches[l], P[f"weight_hh_l{l}"], douts[l], max_distance)
+    return [distance_profile(layer.cell, caches[l], P[f"weight_hh_l{l}"], douts[l], max_distance, mask)
             for l in range(layer.num_layers)]
 
 
