@@ -17,7 +17,7 @@ def test_parser():
     args = build_parser().parse_args(["diagnose", "--model", "a", "--model", "b", "--out", "o",
                                       "--max-distance", "7", "--text", "t.txt"])
     assert args.model == ["a", "b"] and args.max_distance == 7 and args.text == "t.txt" and args.out == "o"
-    assert args.jacobian == "auto" and args.steps == 100 and args.batch == 4 and args.batching is None
+    assert args.jacobian == "auto" and args.steps == 100 and args.batch is None and args.batching is None
     assert "diagnose" in build_parser().format_help()
 
 

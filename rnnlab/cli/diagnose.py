@@ -16,7 +16,8 @@ def register(sub):
     g.add_argument("--text", metavar="FILE", help="text to measure on, read like the model's training data "
                    "(default: the model's validation data)")
     g.add_argument("--steps", type=int, default=100, help="time steps T of the measured batch (default 100)")
-    g.add_argument("--batch", type=int, default=4, help="sequences B in the measured batch (default 4)")
+    g.add_argument("--batch", type=int, default=None,
+                   help="sequences B in the measured batch (default 4 streams, or 32 sentences)")
     g.add_argument("--batching", choices=["stream", "sentences"], default=None,
                    help="stream: a continuous stream cut into B rows; sentences: the first B sentences from "
                         "a zero state (default: as the model was trained)")

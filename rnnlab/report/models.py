@@ -4,9 +4,10 @@
     diagnose_model_dirs(["runs/rnn", "runs/lstm"], "runs/report", text=None, max_distance=50)
 
 Each model reads the text with its own vocabulary and reading options (those it was trained with). The
-batch is the first ``steps`` x ``batch`` tokens: a continuous stream cut into ``batch`` rows (state carried
-across sentences, so distances are not limited by sentence length), or the first ``batch`` sentences from
-a zero state (``batching="sentences"``); by default the way the model was trained. Without ``text``, the
+batch is a continuous stream cut into ``batch`` rows of ``steps`` tokens (default 4; the state is carried
+across sentences, so distances are not limited by sentence length), or the first ``batch`` sentences from a
+zero state (default 32, at most ``steps`` long; ``batching="sentences"``); by default the way the model was
+trained. Without ``text``, the
 model's validation data: its --valid file, the builtin corpus' valid split, or else its training file.
 Each model's ``log.jsonl`` supplies the gradient norms of its training for the explosion figure.
 """
@@ -57,8 +58,9 @@ def first_batch(corpus, batching: str, steps: int, batch: int):
     return next(iter(sentence_batches(corpus, batch, rng=0, shuffle=False, bucket=False, max_len=steps)))
 
 
-def load_model_data(model_dir, text=None, steps: int = 100, batch: int = 4, batching: str | None = None):
-    """(lm, x, y, log path or None) for one model directory."""
+def load_model_data(model_dir, text=None, steps: int = 100, batch: int | None = None, batching: str | None = None):
+    """(lm, x, y, log path or None) for one model directory; ``batch`` defaults to 4 streams or 32
+    sentences."""
     from ..data import encode_file
     from ..pipeline import DataConfig, load_for_use
 
@@ -67,7 +69,7 @@ def load_model_data(model_dir, text=None, steps: int = 100, batch: int = 4, batc
     opts = DataConfig.from_dict(meta.get("data", {})).read_options()
     corpus = encode_file(source, vocab, cache_dir=None, **opts)
     mode = batching or ("stream" if meta.get("train", {}).get("stream") else "sentences")
-    x, y = first_batch(corpus, mode, steps, batch)
+    x, y = first_batch(corpus, mode, steps, batch or (4 if mode == "stream" else 32))
     log = Path(model_dir) / "log.jsonl"
     return lm, x, y, (log if log.is_file() else None)
 
@@ -81,13 +83,14 @@ def model_names(model_dirs) -> list[str]:
 
 
 def diagnose_model_dirs(model_dirs, out_dir, text=None, max_distance: int = 50, steps: int = 100,
-                        batch: int = 4, batching: str | None = None, names=None, log=print, **kw) -> dict:
+                        batch: int | None = None, batching: str | None = None, names=None, log=print,
+                        **kw) -> dict:
     """Load each model directory, diagnose it on the same text, write the report into ``out_dir``."""
     from . import diagnose_models
 
     if not model_dirs:
         raise ConfigError("give at least one --model directory")
-    if max_distance < 1 or steps < 2 or batch < 1:
+    if max_distance < 1 or steps < 2 or (batch is not None and batch < 1):
         raise ConfigError("--max-distance must be >= 1, --steps >= 2 and --batch >= 1")
     if batching not in (None, "stream", "sentences"):
         raise ConfigError(f"batching must be stream or sentences, got {batching!r}")
