@@ -27,7 +27,7 @@ Why only the subject tells the verb's number (so the corpus needs memory of `dis
 Attractor determiners do mark the attractor's number ("a wig", "these wigs"), which only makes the
 attractors more distracting.
 
-The lexicon has about 330 words. Generation is seeded (`random.Random`), so a seed gives the same
+The lexicon has about 280 words. Generation is seeded (`random.Random`), so a seed gives the same
 sentences on every platform; GRAMMAR_VERSION changes whenever the output for a seed would change.
 """
 from __future__ import annotations
@@ -44,64 +44,50 @@ ANIMATE = [
     ("man", "men"), ("woman", "women"), ("child", "children"), ("person", "people"), ("boy", "boys"),
     ("girl", "girls"), ("teacher", "teachers"), ("doctor", "doctors"), ("farmer", "farmers"),
     ("student", "students"), ("king", "kings"), ("queen", "queens"), ("soldier", "soldiers"),
-    ("baker", "bakers"), ("driver", "drivers"), ("singer", "singers"), ("writer", "writers"),
-    ("pilot", "pilots"), ("nurse", "nurses"), ("lawyer", "lawyers"), ("painter", "painters"),
-    ("friend", "friends"), ("neighbour", "neighbours"), ("guard", "guards"), ("cook", "cooks"),
+    ("baker", "bakers"), ("driver", "drivers"), ("singer", "singers"), ("friend", "friends"),
     ("dog", "dogs"), ("cat", "cats"), ("horse", "horses"), ("bird", "birds"), ("mouse", "mice"),
-    ("wolf", "wolves"), ("fox", "foxes"), ("goose", "geese"), ("sailor", "sailors"),
-    ("thief", "thieves"), ("wife", "wives"), ("uncle", "uncles"), ("aunt", "aunts"),
+    ("wolf", "wolves"), ("fox", "foxes"),
 ]
 THINGS = [
     ("house", "houses"), ("table", "tables"), ("chair", "chairs"), ("wig", "wigs"), ("hat", "hats"),
     ("car", "cars"), ("tree", "trees"), ("river", "rivers"), ("road", "roads"), ("garden", "gardens"),
     ("window", "windows"), ("door", "doors"), ("box", "boxes"), ("book", "books"), ("letter", "letters"),
     ("bridge", "bridges"), ("city", "cities"), ("village", "villages"), ("hill", "hills"),
-    ("field", "fields"), ("lake", "lakes"), ("bottle", "bottles"), ("cup", "cups"), ("coat", "coats"),
-    ("shoe", "shoes"), ("bag", "bags"), ("ship", "ships"), ("church", "churches"), ("wall", "walls"),
-    ("shelf", "shelves"), ("knife", "knives"), ("leaf", "leaves"), ("bench", "benches"),
-    ("tower", "towers"), ("picture", "pictures"), ("basket", "baskets"),
+    ("coat", "coats"), ("bag", "bags"), ("ship", "ships"), ("church", "churches"), ("shelf", "shelves"),
 ]
 BODY = [("head", "heads"), ("hand", "hands"), ("arm", "arms"), ("shoulder", "shoulders"),
-        ("back", "backs"), ("foot", "feet"), ("knee", "knees"), ("tooth", "teeth")]
+        ("foot", "feet"), ("tooth", "teeth")]
 
 # (singular, plural) main verbs: the forms that must agree.
 VERB_INTRANSITIVE = [
     ("goes", "go"), ("sleeps", "sleep"), ("laughs", "laugh"), ("smiles", "smile"), ("waits", "wait"),
     ("runs", "run"), ("works", "work"), ("sings", "sing"), ("dances", "dance"), ("cries", "cry"),
-    ("arrives", "arrive"), ("stays", "stay"), ("swims", "swim"), ("sits", "sit"), ("walks", "walk"),
-    ("jumps", "jump"), ("lives", "live"), ("talks", "talk"), ("comes", "come"), ("hides", "hide"),
+    ("stays", "stay"), ("swims", "swim"), ("walks", "walk"), ("comes", "come"),
 ]
 VERB_TRANSITIVE = [
     ("likes", "like"), ("sees", "see"), ("wants", "want"), ("needs", "need"), ("finds", "find"),
     ("knows", "know"), ("carries", "carry"), ("watches", "watch"), ("helps", "help"),
-    ("visits", "visit"), ("follows", "follow"), ("loves", "love"), ("holds", "hold"), ("keeps", "keep"),
-    ("sells", "sell"), ("buys", "buy"), ("paints", "paint"), ("fixes", "fix"), ("misses", "miss"),
-    ("remembers", "remember"),
+    ("visits", "visit"), ("follows", "follow"), ("loves", "love"), ("holds", "hold"), ("paints", "paint"),
 ]
 COPULA = [("is", "are"), ("was", "were")]
 HAVE = ("has", "have")
 
 # Past tense: the same form for both numbers, so relative clauses leak nothing about the subject.
 PAST_INTRANSITIVE = ["slept", "laughed", "smiled", "waited", "lived", "worked", "arrived", "cried",
-                     "danced", "sang", "left", "stayed", "swam", "sat", "walked", "talked", "fell",
-                     "hid", "ran", "jumped"]
+                     "danced", "sang", "left", "stayed", "walked", "ran"]
 PAST_TRANSITIVE = ["saw", "liked", "wore", "found", "painted", "built", "carried", "visited",
                    "followed", "watched", "helped", "called", "met", "chased", "loved", "sold",
-                   "bought", "lost", "kept", "held", "pushed", "fed", "broke", "took", "made",
-                   "forgot", "washed", "opened", "cleaned", "drew"]
-PAST_INTRANSITIVE_THING = ["fell", "broke", "moved", "stood", "burned", "vanished", "shook", "rolled"]
+                   "bought", "lost", "kept", "held"]
+PAST_INTRANSITIVE_THING = ["fell", "broke", "moved", "stood", "burned", "vanished"]
 ADJECTIVES = ["old", "young", "big", "small", "tall", "red", "green", "happy", "sad", "tired",
               "quiet", "angry", "clever", "kind", "brave", "strange", "lazy", "busy", "poor", "rich",
-              "famous", "little", "dark", "bright", "new", "hungry", "friendly", "lonely", "proud",
-              "shy", "blue", "heavy", "empty", "warm", "cold", "gentle", "wild", "loud", "ugly",
-              "pretty"]
+              "famous", "little", "dark", "new"]
 PREPOSITIONS = ["near", "behind", "beside", "under", "above", "with", "without", "on", "in", "from",
-                "at", "by", "across", "past", "inside", "outside", "around", "below"]
-ADVERBS = ["often", "never", "always", "usually", "sometimes", "rarely", "really", "also", "seldom",
-           "still", "probably", "certainly"]
+                "at", "across"]
+ADVERBS = ["often", "never", "always", "usually", "sometimes", "rarely", "really", "still"]
 COMPLEMENTS = ["inside", "outside", "home", "away", "again", "today", "there", "quickly", "slowly",
-               "early", "late", "here", "tonight", "now"]
-POSSESSIVES = ["his", "her", "their", "my", "our", "your"]
+               "early"]
+POSSESSIVES = ["his", "her", "their", "my"]
 _DETS = {  # kind -> (singular, plural); "a" becomes "an" before a vowel
     "def": ("the", "the"), "dem": ("this", "these"),
     "indef": ("a", "some"), "num": ("one", "two"), "quant": ("every", "many"),

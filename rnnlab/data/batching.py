@@ -161,7 +161,7 @@ def n_stream_chunks(corpus: EncodedCorpus, batch_size: int, chunk: int) -> int:
 
 def stream_targets(corpus: EncodedCorpus, pos: np.ndarray) -> np.ndarray:
     """Token at each position of the stream w1 .. wn </s> v1 .. </s> (positions < n_predicted)."""
-    starts = corpus.offsets[:-1] + np.arange(corpus.n_sentences)     # (S,) stream start of sentence s
+    starts = corpus.stream_starts                                    # (S,) stream start of sentence s
     s = np.searchsorted(starts, pos, side="right") - 1
     q = pos - starts[s]                                              # position inside the sentence
     word = q < corpus.lengths[s]

@@ -30,17 +30,18 @@ import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from ..errors import DataError
-from .npyfile import NpyAppender
+from .npyfile import NpyAppender, iter_chunks
 from .reader import check_file
 from .tokenize import ReadStats, check_read_options, iter_sentences
 from .vocab import EOS, Vocab
 
 CACHE_VERSION = 1
-BLOCK_TOKENS = 1 << 20          # tokens per block of the tokenising pass
+BLOCK_TOKENS = 1 << 18          # tokens per block of the tokenising pass (~20 MB of str refs)
 MAP_CHUNK = 1 << 22             # ids per chunk of the vocabulary mapping
 
 
@@ -74,10 +75,15 @@ class EncodedCorpus:
         """Targets per pass: every token plus one </s> per sentence (the perplexity denominator)."""
         return self.n_tokens + self.n_sentences
 
-    @property
+    @cached_property
     def lengths(self) -> np.ndarray:
-        """(S,) int64 sentence lengths in tokens (without markers)."""
-        return np.diff(self.offsets)
+        """(S,) int64 sentence lengths in tokens (without markers); computed once."""
+        return np.diff(np.asarray(self.offsets))
+
+    @cached_property
+    def stream_starts(self) -> np.ndarray:
+        """(S,) int64 position of each sentence in the stream w1 .. wn </s> v1 .. </s>."""
+        return np.asarray(self.offsets[:-1]) + np.arange(self.n_sentences, dtype=np.int64)
 
     def __len__(self) -> int:
         return self.n_sentences
@@ -270,11 +276,11 @@ def encode_file(source, vocab: Vocab, cache_dir: str | None = None, **read_opts)
     if tokens is None:
         try:
             with NpyAppender(path, np.int32) as out:
-                for i in range(0, len(raw), MAP_CHUNK):
-                    out.append(table[raw[i:i + MAP_CHUNK]])
-        except OSError as e:
-            raise DataError(f"cannot write the corpus cache in {cache_dir} ({e.strerror}); "
-                            "choose a writable directory") from None
+                for ids in iter_chunks(base + ".raw.npy", MAP_CHUNK):   # plain reads: bounded RSS
+                    out.append(table[ids])
+        except (OSError, ValueError) as e:
+            raise DataError(f"cannot write the corpus cache in {cache_dir} ({e}); "
+                            "choose a writable directory, or delete the cache") from None
         tokens = _load_mapped(path, len(raw))
         if tokens is None:
             raise DataError(f"the corpus cache file {path} could not be read back; delete it and retry")

@@ -6,11 +6,13 @@
 
 The .npy header (format 1.0) is written last into a fixed 128-byte slot reserved at the start, so the
 data streams straight to disk and memory stays bounded by one chunk. `np.load(path, mmap_mode="r")`
-reads the result.
+reads the result; `iter_chunks(path, n)` reads any 1-D .npy back in chunks with plain reads (no
+memory map, so the resident set stays bounded too).
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -26,6 +28,26 @@ def _header(dtype: np.dtype, n: int) -> bytes:
         raise ValueError("npy header does not fit")          # unreachable for 1-D int arrays
     body = d.ljust(body_len - 1) + "\n"
     return _MAGIC + body_len.to_bytes(2, "little") + body.encode("latin1")
+
+
+def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
+    """The elements of a 1-D .npy file, `chunk` at a time."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"{path}: unsupported .npy version {version}")
+        shape, _, dtype = read_header(f)
+        if len(shape) != 1:
+            raise ValueError(f"{path}: expected a 1-D array, got shape {shape}")
+        left = shape[0]
+        while left > 0:
+            a = np.fromfile(f, dtype=dtype, count=min(chunk, left))
+            if a.size == 0:
+                raise ValueError(f"{path}: truncated")
+            left -= a.size
+            yield a
 
 
 class NpyAppender:

@@ -235,6 +235,7 @@ def _jsonl_texts(path: str, errors: str, field: str, skip: bool, stats: ReadStat
 
 def _csv_cells(path: str, errors: str, column: str, skip: bool, stats: ReadStats, **_) -> Iterator[str]:
     lines = (text for _, text in read_lines(path, errors))
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))    # long comments: allow 64 MB cells
     reader = csv.reader(lines)
     try:
         header = next(reader)
