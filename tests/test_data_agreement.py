@@ -110,3 +110,11 @@ def test_builtin_specs():
                 "builtin:agreement?n=abc", "builtin:agreement?n"]:
         with pytest.raises(ConfigError):
             resolve_corpus(bad)
+
+
+def test_training_split_covers_the_whole_lexicon():
+    """Evaluation items never meet <unk> when the vocabulary comes from builtin:agreement."""
+    from rnnlab.data import build_vocab
+    v = build_vocab("builtin:agreement", 8000)
+    assert set(A.lexicon()) <= set(v.tokens)
+    assert len(v) == len(A.lexicon()) + 3
