@@ -67,70 +67,74 @@ class SentenceData:
         self.train, self.valid, self.batch_size, self.seed = train, valid, batch_size, seed
         self._n = {}
 
-    def _rng(self, epoch):
-        return np.random.default_rng([self.seed, epoch])
-
-    def epoch_batches(self, epoch):
+    def epoch_batches(self, epoch, start=0):
         from .data import sentence_batches
-        return sentence_batches(self.train, self.batch_size, self._rng(epoch))
+        return sentence_batches(self.train, self.batch_size, rng=(self.seed, epoch), start=start)
 
     def n_batches(self, epoch):
-        from .data import count_sentence_batches
-        return count_sentence_batches(self.train, self.batch_size)
+        from .data import n_sentence_batches
+        return n_sentence_batches(self.train, self.batch_size)
 
     def valid_batches(self):
         return eval_batches(self.valid)
 
 
 class StreamData:
-    """The corpus as one stream (sentences joined by </s>, as the classic RNNLM toolkits read it) cut into
-    B parallel streams. Each update runs forward over a window of k2 steps that ends k1 steps further
-    than the previous one, and learns from its last k1 outputs: TBPTT(k1, k2) of Williams & Peng (1990).
-    With k2 = k1 the windows do not overlap (plain chunked BPTT)."""
+    """The corpus as one stream, as the classic RNNLM toolkits read it, cut into B parallel streams.
+
+    Targets are every token with a </s> after each sentence; the input after a </s> is <s>, so each
+    sentence is read exactly as in sentence mode, but the state flows on from the sentence before. Each
+    update runs forward over a window of k2 steps that ends k1 steps after the previous one and learns from
+    its last k1 outputs: TBPTT(k1, k2) of Williams & Peng (1990). With k2 = k1 the windows do not overlap.
+    """
 
     stream = True
 
     def __init__(self, train, valid, batch_size, k1, k2=None):
         self.train, self.valid, self.B, self.k1 = train, valid, batch_size, k1
         self.k2 = k2 or k1
-        eos = train.vocab.eos
-        S = train.n_sentences
-        stream = np.empty(train.n_tokens + S + 1, dtype=np.int32)   # </s> w w w </s> w w </s> ...
-        stream[0] = eos
-        is_tok = np.ones(len(stream) - 1, dtype=bool)
-        is_tok[train.offsets[1:] + np.arange(S)] = False             # an </s> after every sentence
-        body = stream[1:]
-        body[is_tok] = train.tokens
-        body[~is_tok] = eos
-        L = (len(stream) - 1) // batch_size
-        if L < 2:
-            raise DataError(f"the training corpus ({len(stream)} tokens) is too small for {batch_size} streams; "
+        vocab = train.vocab
+        S, N = train.n_sentences, train.n_tokens
+        M = N + S
+        if M < 2 * batch_size:
+            raise DataError(f"the training corpus ({M} targets) is too small for {batch_size} parallel streams; "
                             f"lower --batch-size")
-        self.streams = np.stack([stream[b * L: b * L + L + 1] for b in range(batch_size)])  # (B, L+1)
+        L = -(-M // batch_size)                                        # ceil: only the last stream is padded
+        y = np.full(batch_size * L, -1, dtype=np.int32)
+        ends = np.asarray(train.offsets[1:]) + np.arange(S)            # where each </s> goes
+        is_tok = np.ones(M, dtype=bool)
+        is_tok[ends] = False
+        y[:M][is_tok] = train.tokens
+        y[ends] = vocab.eos
+        x = np.full(batch_size * L, vocab.eos, dtype=np.int32)
+        x[0] = vocab.bos
+        x[1:M] = y[:M - 1]
+        x[1:M][y[:M - 1] == vocab.eos] = vocab.bos                     # after </s> comes <s>
+        self.x, self.y = x.reshape(batch_size, L), y.reshape(batch_size, L)
         self.L = L
 
     def _windows(self):
-        starts = range(0, self.L, self.k1)
-        for p in starts:
-            s = max(0, p - (self.k2 - self.k1))
-            e = min(p + self.k1, self.L)
-            yield s, p, e
+        """(s, p, e): window [s, e) learns from outputs [p, e); the next window starts at s' = p + k1 - overlap."""
+        overlap = self.k2 - self.k1
+        for p in range(0, self.L, self.k1):
+            yield max(0, p - overlap), p, min(p + self.k1, self.L), max(0, p + self.k1 - overlap)
 
-    def epoch_batches(self, epoch):
-        for s, p, e in self._windows():
-            x = self.streams[:, s:e].T.astype(np.int64)
-            y = self.streams[:, s + 1:e + 1].T.astype(np.int64)
-            y[: p - s] = -1  # outputs already learnt from in the previous window
+    def epoch_batches(self, epoch, start=0):
+        for i, (s, p, e, s_next) in enumerate(self._windows()):
+            if i < start:
+                continue
+            x = self.x[:, s:e].T.astype(np.int64)
+            y = self.y[:, s:e].T.astype(np.int64)
+            y[: p - s] = -1             # outputs already learnt from in the previous window
+            self._carry_at = s_next - 1 - s  # the state entering s' (-1: this window's own entering state)
             yield x, y
 
     def carry_index(self, x):
-        """Index of the step whose state enters the next window (see _windows)."""
-        T = x.shape[0]
-        overlap = self.k2 - self.k1
-        return T - 1 - overlap if T - 1 - overlap >= 0 else T - 1
+        """Step (within the current window) whose state enters the next window."""
+        return self._carry_at
 
     def n_batches(self, epoch):
-        return math.ceil(self.L / self.k1)
+        return -(-self.L // self.k1)
 
     def valid_batches(self):
         return eval_batches(self.valid)
@@ -138,7 +142,7 @@ class StreamData:
 
 def eval_batches(corpus):
     from .data import sentence_batches
-    return sentence_batches(corpus, EVAL_BATCH, None, shuffle=False)
+    return sentence_batches(corpus, EVAL_BATCH, shuffle=False)
 
 
 # -- building ------------------------------------------------------------------------------------------
@@ -159,16 +163,9 @@ def _split_valid(corpus, fraction):
     return train, valid
 
 
-def _builtin_split(spec, split):
-    base = spec.split("?")[0]
-    query = spec[len(base):]
-    parts = base.split(":")
-    return ":".join(parts[:2] + [split]) + query
-
-
 def prepare_data(dcfg: DataConfig, cache_dir, log=print):
     """(vocab, train corpus, valid corpus)."""
-    from .data import build_vocab, encode_file
+    from .data import build_vocab, builtin_split, encode_file, is_builtin
 
     opts = dcfg.read_options()
     t0 = time.perf_counter()
@@ -176,8 +173,8 @@ def prepare_data(dcfg: DataConfig, cache_dir, log=print):
     train = encode_file(dcfg.train, vocab, cache_dir=str(cache_dir), **opts)
     if dcfg.valid is not None:
         valid = encode_file(dcfg.valid, vocab, cache_dir=str(cache_dir), **opts)
-    elif dcfg.train.startswith("builtin:"):
-        valid = encode_file(_builtin_split(dcfg.train, "valid"), vocab, cache_dir=str(cache_dir), **opts)
+    elif is_builtin(dcfg.train):
+        valid = encode_file(builtin_split(dcfg.train, "valid"), vocab, cache_dir=str(cache_dir), **opts)
     else:
         train, valid = _split_valid(train, dcfg.valid_fraction)
     log(f"data: {train.n_sentences} training sentences ({train.n_predicted} predicted tokens), "
@@ -261,16 +258,17 @@ def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=
 
 def generate_text(model_dir, n=10, temperature=1.0, prime=None, max_length=None, seed=None, allow_unk=False):
     """Sample ``n`` sentences; returns a list of strings."""
-    from .data import iter_sentences_from_text
+    from .data import tokenize_text
     from .sample import sample
 
     lm, vocab, meta = load_for_use(model_dir)
-    level = meta.get("data", {}).get("level", "word")
+    dcfg = DataConfig.from_dict(meta.get("data", {}))
+    level = dcfg.level
     if max_length is None:
         max_length = 200 if level == "char" else 50
     prime_ids = []
     if prime:
-        toks = iter_sentences_from_text(prime, level=level)
+        toks = tokenize_text(prime, format=dcfg.format, level=level, lowercase=dcfg.lowercase)
         prime_ids = [int(i) for i in vocab.encode(toks)]
     rng = np.random.default_rng(seed)
     ids = sample(lm, vocab.bos, vocab.eos, n=n, prime=prime_ids, temperature=temperature, max_length=max_length,

@@ -123,7 +123,7 @@ def evaluate(lm, batches) -> dict:
 
 
 class Trainer:
-    """Trains ``lm`` on batches from ``data`` (an object with ``epoch_batches(epoch)``, ``n_batches(epoch)``,
+    """Trains ``lm`` on batches from ``data`` (an object with ``epoch_batches(epoch, start)``, ``n_batches(epoch)``,
     ``valid_batches()``, ``n_train_tokens`` and ``stream``) and keeps ``out_dir`` up to date."""
 
     def __init__(self, lm, cfg: TrainConfig, data, out_dir, meta: dict, log=print, progress=True):
@@ -227,9 +227,8 @@ class Trainer:
                 if st["batch"] == 0:
                     self.carry = None  # every epoch's streams start from the zero state
                 t_epoch = time.perf_counter()
-                for b, (x, y) in enumerate(self.data.epoch_batches(epoch)):
-                    if b < st["batch"]:
-                        continue  # resuming: replay the epoch's order up to where it stopped
+                # resuming mid-epoch: the epoch's order is a function of (seed, epoch); start where it stopped
+                for b, (x, y) in enumerate(self.data.epoch_batches(epoch, st["batch"]), start=st["batch"]):
                     loss, norm, n, ok = self.step(x, y)
                     st["batch"] = b + 1
                     st["step"] += 1

@@ -21,12 +21,13 @@ class ToyData:
     def __init__(self, V=12, n_batches=6, T=7, B=4):
         self.V, self.nb, self.T, self.B = V, n_batches, T, B
 
-    def epoch_batches(self, epoch):
+    def epoch_batches(self, epoch, start=0):
         rng = np.random.default_rng([7, epoch])
-        for _ in range(self.nb):
-            start = rng.integers(0, self.V, self.B)
-            seq = (start[None, :] + np.arange(self.T + 1)[:, None]) % self.V
-            yield seq[:-1], seq[1:]
+        for b in range(self.nb):
+            first = rng.integers(0, self.V, self.B)
+            seq = (first[None, :] + np.arange(self.T + 1)[:, None]) % self.V
+            if b >= start:
+                yield seq[:-1], seq[1:]
 
     def n_batches(self, epoch):
         return self.nb

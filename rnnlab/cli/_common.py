@@ -15,7 +15,7 @@ def add_data_options(p, with_vocab=True):
                        help="model words or characters (default word)")
         g.add_argument("--vocab-size", type=int, default=8000,
                        help="vocabulary size including <unk>, <s>, </s> (default 8000)")
-    g.add_argument("--encoding-errors", choices=["strict", "replace"], default=None,
+    g.add_argument("--errors", choices=["strict", "replace"], default=None,
                    help="bytes that are not UTF-8: stop with an error (strict, default) or replace them")
     g.add_argument("--skip-bad-lines", action="store_true", default=None,
                    help="jsonl/csv: skip malformed lines (they are counted and reported)")

@@ -21,7 +21,7 @@ def register(sub):
 def run(args) -> int:
     from ..pipeline import evaluate_model
 
-    opts = {"format": args.format, "column": args.column, "field": args.field, "errors": args.encoding_errors,
+    opts = {"format": args.format, "column": args.column, "field": args.field, "errors": args.errors,
             "skip_bad_lines": args.skip_bad_lines}
     r = evaluate_model(args.model, args.test, opts)
     if args.json:

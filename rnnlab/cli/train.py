@@ -71,7 +71,7 @@ def run(args) -> int:
         raise ConfigError("--embedding must be at least 1")
     dcfg = DataConfig(train=args.train, valid=args.valid, format=args.format or "text", column=args.column,
                       field=args.field or "text", level=args.level, vocab_size=args.vocab_size,
-                      errors=args.encoding_errors or "strict", skip_bad_lines=bool(args.skip_bad_lines))
+                      errors=args.errors or "strict", skip_bad_lines=bool(args.skip_bad_lines))
     model = {"hidden_size": args.hidden, "cell": args.cell, "nonlinearity": args.nonlinearity,
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
              "n_classes": args.classes, "dtype": args.dtype, "seed": args.seed, "init": args.init,

@@ -263,3 +263,17 @@ def _csv_cells(path: str, errors: str, column: str, skip: bool, stats: ReadStats
                       skip, stats)
             continue
         yield row[col]
+
+
+def tokenize_text(text: str, format: str = "text", level: str = "word", lowercase: bool | None = None) -> list[str]:
+    """The tokens of a short piece of text (for example ``rnnlab generate --prime``), read the way a corpus of
+    ``format`` would be: whitespace-separated as they are for ``lines``, syntok word tokens for prose;
+    characters for ``level="char"``. Sentence boundaries inside the text are ignored."""
+    if level not in LEVELS:
+        raise ConfigError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    lower = (format != "lines" and level == "word") if lowercase is None else bool(lowercase)
+    if lower:
+        text = text.lower()
+    if format == "lines" or level == "char":
+        return list(" ".join(text.split())) if level == "char" else _no_markers(text.split())
+    return [t for sent in _prose_sentences([text], level, False) for t in sent]

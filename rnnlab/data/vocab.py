@@ -156,12 +156,15 @@ class Vocab:
     def frequency_classes(self, n_classes: int) -> np.ndarray:
         """(V,) int64 class of each id for a class-factorised softmax; every class is non-empty.
 
-        Ids are ordered by decreasing count (ties by id) and cut into `n_classes` consecutive bins of
-        about equal sqrt-frequency mass, as in Mikolov's RNNLM toolkit (its default since 0.3e):
+        Ids are walked in order and cut into `n_classes` consecutive bins of about equal
+        sqrt-frequency mass, as in Mikolov's RNNLM toolkit (its default since 0.3e). A vocabulary built
+        from counts orders its words by decreasing count, so this is frequency binning with the three
+        specials at the front; and every class is a run of consecutive ids, which lets the class
+        softmax slice the decoder instead of gathering rows:
             m_i = sqrt(c_i) / sum_j sqrt(c_j),   class_i = floor(n_classes * sum_{j before i} m_j),
         then adjusted so no class is empty (a class never holds more than its share allows, and one
         very frequent token fills its class alone). Frequent tokens thus sit in small classes,
-        rare ones in large classes. `<s>` (count 0) lands in the last class; it is never a target.
+        rare ones in large classes. `<s>` (count 0) shares the first class; it is never a target.
         """
         V = len(self)
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
@@ -169,7 +172,7 @@ class Vocab:
             raise ConfigError(f"number of classes must be an integer in 1..{V} (the vocabulary size), "
                               f"not {n_classes!r}")
         n = int(n_classes)
-        order = np.argsort(-self.counts, kind="stable")          # (V,) ids, most frequent first
+        order = np.arange(V)                                     # (V,) ids: specials, then by count
         mass = np.sqrt(self.counts[order].astype(np.float64))
         mass = mass / mass.sum() if mass.sum() > 0 else np.full(V, 1.0 / V)
         before = np.concatenate([[0.0], np.cumsum(mass)[:-1]])   # mass strictly before each rank
