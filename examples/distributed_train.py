@@ -22,6 +22,7 @@ world of one.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import sys
@@ -124,6 +125,16 @@ def perplexity(module, corpus, rank, world, device):
 def main(argv=None):
     args = parse_args(argv)
     rank, world, device, backend = setup(args.backend)
+    try:
+        train(args, rank, world, device, backend)
+        gc.collect()  # the DDP wrapper (and its reducer, which holds the process group) must go first
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    return 0
+
+
+def train(args, rank, world, device, backend):
     log = print if rank == 0 else (lambda *a, **k: None)
     module, meta = load_pt(args.torch)
     vocab = Vocab.from_json(meta["vocab"])
@@ -180,9 +191,6 @@ def main(argv=None):
                                 "valid_perplexity_after": after, "seconds": round(time.perf_counter() - t0, 2)})
         save_pt(args.out, module.to("cpu"), meta)
         log(f"wrote {args.out}: {step} steps, {tokens} tokens on {world} ranks")
-    dist.barrier()
-    dist.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":
