@@ -80,6 +80,10 @@ def test_two_process_ddp_run_lowers_held_out_perplexity_and_imports_back(tmp_pat
     np.testing.assert_allclose(before, run["valid_perplexity_before"], rtol=1e-4)
     assert json.loads(json.dumps(run)) == run
     replay_in_one_process(tmp_path, lm_steps=25, lr=0.02, batch_size=8, world=2)
+    # and the gradient-flow diagnostics take it like any model rnnlab trained
+    assert main(["diagnose", "--model", str(tmp_path / "back"), "--text", str(tmp_path / "valid.txt"),
+                 "--steps", "10", "--max-distance", "5", "--out", str(tmp_path / "rep")]) == 0
+    assert json.loads((tmp_path / "rep" / "report.json").read_text())["models"][0]["cell"] == "lstm"
 
 
 def replay_in_one_process(tmp_path, lm_steps, lr, batch_size, world):
