@@ -126,7 +126,7 @@ def main(argv=None):
     args = parse_args(argv)
     rank, world, device, backend = setup(args.backend)
     try:
-        train(args, rank, world, device, backend)
+        run(args, rank, world, device, backend)
         gc.collect()  # the DDP wrapper (and its reducer, which holds the process group) must go first
         dist.barrier()
     finally:
@@ -134,20 +134,21 @@ def main(argv=None):
     return 0
 
 
-def train(args, rank, world, device, backend):
+def run(args, rank, world, device, backend):
+    """Load, train, measure, and (rank 0) save."""
     log = print if rank == 0 else (lambda *a, **k: None)
     module, meta = load_pt(args.torch)
     vocab = Vocab.from_json(meta["vocab"])
     opts = DataConfig.from_dict(meta.get("data") or {}).read_options()
     opts.update({k: v for k, v in (("format", args.format), ("column", args.column), ("field", args.field))
                  if v is not None})
-    train = encode_file(args.train, vocab, **opts)
+    corpus = encode_file(args.train, vocab, **opts)
     valid = encode_file(args.valid, vocab, **opts) if args.valid else None
     module.to(device)
     model = DDP(module, device_ids=[device.index] if device.type == "cuda" else None)
     lr = args.lr or {"adam": 0.002, "sgd": 0.5}[args.optimizer]
     opt = (torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=lr)
-    log(f"{world} ranks ({backend}, {device.type}), {train.n_sentences} sentences, batch {args.batch_size} "
+    log(f"{world} ranks ({backend}, {device.type}), {corpus.n_sentences} sentences, batch {args.batch_size} "
         f"per rank, {args.optimizer} lr {lr:g}")
     before = perplexity(module, valid, rank, world, device) if valid else None
     if before is not None:
@@ -155,7 +156,7 @@ def train(args, rank, world, device, backend):
 
     step, tokens, t0 = 0, 0, time.perf_counter()
     for epoch in range(args.epochs):
-        for x, y in my_batches(train, args.batch_size, args.seed, epoch, rank, world):
+        for x, y in my_batches(corpus, args.batch_size, args.seed, epoch, rank, world):
             x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
             logp, _ = model(x)  # through the DDP wrapper, so its gradient hooks fire
             if module.config["output"] != "class":
