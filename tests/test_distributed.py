@@ -12,13 +12,14 @@ import pytest
 
 from rnnlab import checkpoint
 from rnnlab.cli import main
-from rnnlab.data import build_vocab, encode_file, sentence_batches
 from rnnlab.lm import LanguageModel
 from rnnlab.pipeline import evaluate_model
 from rnnlab.torch_io import load_pt
 
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
+data = pytest.importorskip("rnnlab.data", reason="the data layer (issue 3) is not in this checkout yet")
+build_vocab, encode_file, sentence_batches = data.build_vocab, data.encode_file, data.sentence_batches
 torch.set_num_threads(1)  # tiny problems: OpenMP threads only contend on a shared machine
 
 ROOT = Path(__file__).resolve().parents[1]
