@@ -49,6 +49,7 @@ def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None):
     """
     T = dout.shape[0]
     lstm = cell.has_cell_state
+    cell.prepare_backward(cache)
     dhn, dcn = (dstate_n if lstm and dstate_n is not None else (dstate_n, None))
     if truncate is None or truncate >= T - 1:
         dgi, dgh, dh0, dc0 = _full(cell, cache, W_hh, dout, dhn, dcn)

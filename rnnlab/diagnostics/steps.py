@@ -43,6 +43,7 @@ def state_vjp(cell, cache, W_hh, steps, uh, uc=None):
     the recurrent pre-activation gradients dgh (M, B, G H), whose product with the entering h is the
     step's share of dL/dW_hh.
     """
+    cell.prepare_backward(cache)
     _, dgh, dh_local, dc_prev = cell.backward_step(cache, steps, uh, uc)
     uh_prev = mm(dgh, W_hh)                       # (M, B, H)
     if dh_local is not None:

@@ -62,17 +62,26 @@ class GRUCell:
             h += n
         return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
 
-    def backward_step(self, cache, s, dh, dc=None):
-        a = cache["gates"][s]
-        H = a.shape[-1] // 3
+    def prepare_backward(self, cache):
+        if "coef" in cache:
+            return
+        a = cache["gates"]
+        T, B, G = a.shape
+        H = G // 3
         r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
-        h_prev = cache["hs"][:-1][s]
-        ghn = cache["ghn"][s]
-        dgi = np.empty_like(a)
-        dn = dgi[..., 2 * H:]
-        np.multiply(dh * (1.0 - z), 1.0 - n * n, out=dn)
-        np.multiply(dh * (h_prev - n), z * (1.0 - z), out=dgi[..., H:2 * H])
-        np.multiply(dn * ghn, r * (1.0 - r), out=dgi[..., :H])
+        coef = np.empty((T, B, 3, H), dtype=a.dtype)
+        cn = coef[:, :, 2]
+        np.multiply(1.0 - z, 1.0 - n * n, out=cn)
+        coef[:, :, 0] = cn * cache["ghn"] * r * (1.0 - r)
+        coef[:, :, 1] = (cache["hs"][:-1] - n) * z * (1.0 - z)
+        cache["coef"] = coef
+
+    def backward_step(self, cache, s, dh, dc=None):
+        coef = cache["coef"][s]                                  # (..., B, 3, H)
+        a = cache["gates"][s]
+        H = dh.shape[-1]
+        dgi = dh[..., None, :] * coef                            # (..., B, 3, H)
+        dgi = dgi.reshape(dgi.shape[:-2] + (-1,))
         dgh = dgi.copy()
-        dgh[..., 2 * H:] *= r
-        return dgi, dgh, dh * z, None
+        dgh[..., 2 * H:] *= a[..., :H]                           # the reset gate scales W_hn h + b_hn
+        return dgi, dgh, dh * a[..., H:2 * H], None

@@ -12,7 +12,11 @@ Backward of one step, given dL/dh_t (``dh``) and dL/dc_t from later steps (``dc`
     dL/dc_{t-1} = dc~ * f  (the constant error carousel);  dL/dh_{t-1} = d(pre) @ W_hh
 
 Cache fields: ``hs`` (T+1, B, H) with hs[0] = h0; ``cs`` (T+1, B, H) with cs[0] = c0;
-``gates`` (T, B, 4H) activated gates i, f, g, o; ``tanh_c`` (T, B, H).
+``gates`` (T, B, 4H) activated gates i, f, g, o; ``tanh_c`` (T, B, H). ``prepare_backward`` adds the
+per-step factors of the equations above, once per backward: ``coef`` (T, B, 4, H) =
+[g i(1-i), c_{t-1} f(1-f), i (1-g^2), tanh(c_t) o(1-o)] and ``oc`` (T, B, H) = o (1 - tanh(c_t)^2), so that
+
+    dc~ = dc + dh * oc;   d(pre)[i, f, g] = dc~ * coef[i, f, g];   d(pre)[o] = dh * coef[o];   dc_{t-1} = dc~ * f
 """
 from __future__ import annotations
 
@@ -55,18 +59,30 @@ class LSTMCell:
         cache = {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
         return hs[1:], (hs[T], cs[T]), cache
 
-    def backward_step(self, cache, s, dh, dc):
-        a = cache["gates"][s]
-        H = a.shape[-1] // 4
+    def prepare_backward(self, cache):
+        if "coef" in cache:
+            return
+        a = cache["gates"]
+        T, B, G = a.shape
+        H = G // 4
         i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
-        tc = cache["tanh_c"][s]
-        c_prev = cache["cs"][:-1][s]
-        dct = dh * o * (1.0 - tc * tc)
+        tc = cache["tanh_c"]
+        coef = np.empty((T, B, 4, H), dtype=a.dtype)
+        coef[:, :, 0] = g * i * (1.0 - i)
+        coef[:, :, 1] = cache["cs"][:-1] * f * (1.0 - f)
+        coef[:, :, 2] = i * (1.0 - g * g)
+        coef[:, :, 3] = tc * o * (1.0 - o)
+        cache["coef"] = coef
+        cache["oc"] = o * (1.0 - tc * tc)
+
+    def backward_step(self, cache, s, dh, dc):
+        coef = cache["coef"][s]                                  # (..., B, 4, H)
+        dct = dh * cache["oc"][s]
         if dc is not None:
             dct += dc
-        da = np.empty_like(a)
-        np.multiply(dct * g, i * (1.0 - i), out=da[..., :H])
-        np.multiply(dct * c_prev, f * (1.0 - f), out=da[..., H:2 * H])
-        np.multiply(dct * i, 1.0 - g * g, out=da[..., 2 * H:3 * H])
-        np.multiply(dh * tc, o * (1.0 - o), out=da[..., 3 * H:])
-        return da, da, None, dct * f
+        da = np.empty_like(coef)
+        np.multiply(dct[..., None, :], coef[..., :3, :], out=da[..., :3, :])
+        np.multiply(dh, coef[..., 3, :], out=da[..., 3, :])
+        da = da.reshape(da.shape[:-2] + (-1,))
+        H = dh.shape[-1]
+        return da, da, None, dct * cache["gates"][s][..., H:2 * H]

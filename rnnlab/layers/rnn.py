@@ -10,6 +10,8 @@ Backward of one step, given dL/dh_t (``dh``):
 
 Cache fields (arrays over all steps, time-major):
     ``hs``  (T+1, B, H): hs[0] = h0, hs[t+1] = h_t, so the state entering step t is hs[t].
+    ``dact`` (T, B, H): f'(z_t) for every step, added by ``prepare_backward`` (once per backward, shared by
+            full BPTT, every truncation lag and the diagnostics).
 """
 from __future__ import annotations
 
@@ -77,14 +79,18 @@ class RNNCell:
             self.f(z, out=hs[t + 1])
         return hs[1:], hs[T], {"hs": hs}
 
+    def prepare_backward(self, cache):
+        """Derivative factors of every step, computed once and kept in the cache."""
+        if "dact" not in cache:
+            cache["dact"] = activation_grad(self.nonlinearity, cache["hs"][1:])
+
     def backward_step(self, cache, s, dh, dc=None):
         """Local backward of step(s) ``s`` (an index or a slice of steps) given dL/dh at their outputs.
 
         Returns (dgi, dgh, dh_local, dc_prev): gradients w.r.t. the input and recurrent
         pre-activations, the part of dL/dh_{t-1} that does not go through W_hh (none here), and the
-        cell-state gradient (none here)."""
-        h = cache["hs"][1:][s]
-        dz = dh * activation_grad(self.nonlinearity, h)
+        cell-state gradient (none here). Call ``prepare_backward(cache)`` first."""
+        dz = dh * cache["dact"][s]
         return dz, dz, None, None
 
     def jacobian(self, cache, t, W_hh):

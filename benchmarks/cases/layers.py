@@ -1,0 +1,115 @@
+"""Recurrent layers, forward + backward (time-major, float32): rnnlab against torch eager, and
+rnnlab's per-output truncation (``truncate=k``) against full BPTT.
+
+One step is ``out = layer(x)`` then the gradients of ``sum(out * dout)`` with respect to x, h0 and
+every parameter. Its products, with G = gates * H:
+
+    forward   x W_ih^T (T B, I, G)  and  h W_hh^T (T B, H, G)            2 T B G (I + H)
+    backward  dx, dW_ih (I)  and  dh, dW_hh (H)                          4 T B G (I + H)
+
+so 6 T B G (I + H) flops for full BPTT. Truncation to k repeats the dh product once per lag.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..harness import Context, Row, compare, optional_torch, peak_memory
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _data(T, B, I, H):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I), dtype=np.float32)
+    dout = rng.standard_normal((T, B, H), dtype=np.float32)
+    return x, dout
+
+
+def rnnlab_layer_step(cell: str, T: int, B: int, I: int, H: int, truncate: int | None = None):
+    import rnnlab
+
+    layer = rnnlab.make_layer(cell, I, H, dtype=np.float32, seed=0)
+    x, dout = _data(T, B, I, H)
+
+    def step():
+        out, hn, cache = layer.forward(x)
+        return layer.backward(cache, dout, truncate=truncate)
+
+    return step
+
+
+def torch_layer_step(cell: str, T: int, B: int, I: int, H: int):
+    import torch
+
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    torch.manual_seed(0)
+    mod = cls(I, H)
+    x_np, dout_np = _data(T, B, I, H)
+    x = torch.from_numpy(x_np).requires_grad_(True)
+    dout = torch.from_numpy(dout_np)
+    params = list(mod.parameters())
+
+    def step():
+        for p in params:
+            p.grad = None
+        x.grad = None
+        out, _ = mod(x)
+        out.backward(dout)
+
+    return step
+
+
+def layer_flops(cell, T, B, I, H, truncate=None):
+    G = GATES[cell] * H
+    full = 6.0 * T * B * G * (I + H)
+    if truncate is None or truncate >= T - 1:
+        return full
+    # one dh product of 2 B G H per lag and per step still reached, instead of one per step
+    lagged = sum(T - j for j in range(truncate + 1))
+    return full + 2.0 * B * G * H * (lagged - T)
+
+
+def _sizes(cfg):
+    return cfg.pick((100, 32, 256, 256), (8, 4, 16, 16))
+
+
+def run_layers(ctx: Context) -> list:
+    """rnnlab vs torch eager, forward + backward."""
+    cfg = ctx.config
+    T, B, I, H = _sizes(cfg)
+    torch = optional_torch()
+    rows = []
+    for cell in ("rnn", "lstm", "gru"):
+        kw = dict(cell=cell, T=T, B=B, I=I, H=H)
+        fns = {"rnnlab": rnnlab_layer_step(**kw)}
+        if torch is not None:
+            fns["torch"] = torch_layer_step(**kw)
+        timings = compare(fns, cfg)
+        case = f"{cell.upper()} layer fwd+bwd T={T} B={B} I={I} H={H}"
+        flops = layer_flops(cell, T, B, I, H)
+        for impl, t in timings.items():
+            ratio = timings["torch"].median / t.median if impl == "rnnlab" and "torch" in timings else None
+            mem = peak_memory(cfg, f"benchmarks.cases.layers:{impl}_layer_step", **kw)
+            rows.append(Row(case, impl, t, flops=flops, items=T * B, item_unit="tokens/s", peak_mib=mem,
+                            ratio=ratio, ref="torch" if ratio else ""))
+    return rows
+
+
+def run_truncate(ctx: Context, k: int = 4) -> list:
+    """rnnlab truncate=k against full BPTT (target: at most 2x the time)."""
+    cfg = ctx.config
+    T, B, I, H = _sizes(cfg)
+    rows = []
+    for cell in ("rnn", "lstm", "gru"):
+        kw = dict(cell=cell, T=T, B=B, I=I, H=H)
+        timings = compare({"full BPTT": rnnlab_layer_step(**kw),
+                           f"truncate={k}": rnnlab_layer_step(**kw, truncate=k)}, cfg)
+        case = f"{cell.upper()} layer rnnlab truncate={k} vs full, T={T} B={B} H={H}"
+        for impl, t in timings.items():
+            trunc = None if impl == "full BPTT" else k
+            ratio = timings["full BPTT"].median / t.median if trunc is not None else None
+            mem = peak_memory(cfg, "benchmarks.cases.layers:rnnlab_layer_step", **kw, truncate=trunc)
+            rows.append(Row(case, impl, t, flops=layer_flops(cell, T, B, I, H, trunc), items=T * B,
+                            item_unit="tokens/s", peak_mib=mem, ratio=ratio, ref="full" if ratio else "",
+                            note="target: time <= 2x full" if ratio else ""))
+    return rows
