@@ -2,8 +2,14 @@
 
 ``to_torch(layer)`` returns ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` with the same weights (same names, same
 gate order, so no transposes); ``from_torch(module)`` builds the rnnlab layer. Round trips are exact.
+
+``to_torch(lm)`` returns a ``TorchLanguageModel`` whose ``state_dict`` keys are ``lm.params``' keys;
+``from_torch(module)`` (also of a ``DistributedDataParallel``-wrapped one) gives the LanguageModel back,
+bit for bit. Files that carry such a module with its vocabulary: ``rnnlab.torch_io``.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -41,10 +47,20 @@ def to_torch(model):
     raise ConfigError(f"cannot convert {type(model).__name__} to torch")
 
 
+def unwrap(module):
+    """The module inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper (else the module)."""
+    torch = _torch()
+    while isinstance(module, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        module = module.module
+    return module
+
+
 def from_torch(module):
     """The rnnlab layer (or language model) equivalent to a torch module, same parameters."""
     torch = _torch()
     from .layers import GRU, LSTM, RNN
+
+    module = unwrap(module)
 
     if isinstance(module, (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU)):
         if module.bidirectional or not module.bias or module.batch_first or getattr(module, "proj_size", 0):
@@ -68,8 +84,9 @@ def from_torch(module):
     raise ConfigError(f"cannot convert {type(module).__name__} from torch")
 
 
+@functools.cache
 def _torch_lm_class():
-    """Defined lazily so that torch is imported only when asked for."""
+    """Defined lazily (once) so that torch is imported only when asked for."""
     torch = _torch()
     nn = torch.nn
 
@@ -78,7 +95,8 @@ def _torch_lm_class():
 
         ``forward(x, h0=None)`` takes (T, B) token ids and returns (logits (T, B, V), hn); for class output
         the 'logits' are the exact log-probabilities, as in rnnlab. With ``embedding_size=None`` the input is
-        one-hot (the tutorial's model), fed to the recurrent layer as such.
+        one-hot (the tutorial's model), fed to the recurrent layer as such. ``class_of_word`` (class output)
+        is a buffer that moves with ``.to(device)`` but is not in the state_dict (it is configuration).
         """
 
         def __init__(self, config: dict, class_of_word=None):
@@ -114,18 +132,35 @@ def _torch_lm_class():
                 cw = self.class_of_word
                 C = logp_c.shape[-1]
                 # log-softmax of the word scores within each class, via a per-class logsumexp
-                m = torch.full(z.shape[:-1] + (C,), float("-inf"), dtype=z.dtype)
+                m = torch.full(z.shape[:-1] + (C,), float("-inf"), dtype=z.dtype, device=z.device)
                 m = m.scatter_reduce(-1, cw.expand_as(z), z, reduce="amax")
                 m = m.detach()
                 zs = z - m.gather(-1, cw.expand_as(z))
-                s = torch.zeros(z.shape[:-1] + (C,), dtype=z.dtype).scatter_add(-1, cw.expand_as(z), zs.exp())
+                s = torch.zeros(z.shape[:-1] + (C,), dtype=z.dtype, device=z.device)
+                s = s.scatter_add(-1, cw.expand_as(z), zs.exp())
                 z = zs - s.log().gather(-1, cw.expand_as(z)) + logp_c.gather(-1, cw.expand_as(z))
             return z, hn
+
+        def log_probs(self, x, h0=None):
+            """(T, B, V) log p(next token | prefix) and the final state."""
+            z, hn = self(x, h0)
+            return (z if self.config["output"] == "class" else torch.log_softmax(z, dim=-1)), hn
+
+        def loss(self, x, y, h0=None, reduction="mean"):
+            """Cross-entropy of targets y (T, B) (-1: padding): the mean over targets, as
+            ``LanguageModel.loss``, or with ``reduction="sum"`` the sum (for averaging across ranks)."""
+            logp, _ = self.log_probs(x, h0)
+            return torch.nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), y.reshape(-1),
+                                                ignore_index=-1, reduction=reduction)
 
         def to_rnnlab(self):
             from .lm import LanguageModel, ModelConfig
 
-            cfg = ModelConfig.from_dict(self.config)
+            dt = self.decoder.weight.dtype
+            if dt not in (torch.float32, torch.float64):
+                raise ConfigError(f"rnnlab models are float32 or float64, this module is {dt}; "
+                                  f"call .float() or .double() first")
+            cfg = ModelConfig.from_dict(dict(self.config, dtype="float64" if dt == torch.float64 else "float32"))
             cw = self.class_of_word.cpu().numpy() if hasattr(self, "class_of_word") else None
             lm = LanguageModel.from_config(cfg, class_of_word=cw)
             lm.load_params({k: v.detach().cpu().numpy() for k, v in self.state_dict().items()})

@@ -13,7 +13,7 @@ from .._version import __version__
 from ..errors import RnnlabError
 
 # modules in rnnlab.cli, in the order `rnnlab --help` lists them
-COMMANDS = ["train", "evaluate", "generate", "diagnose", "gradcheck"]
+COMMANDS = ["train", "evaluate", "generate", "diagnose", "gradcheck", "scale"]
 
 
 class _Parser(argparse.ArgumentParser):
