@@ -21,16 +21,21 @@ import numpy as np
 
 @dataclass
 class GradcheckResult:
+    """What ``gradcheck`` found: per parameter the largest relative error and the number of entries checked;
+    ``passed`` when the worst error is at most ``tol``."""
+
     max_rel_error: dict[str, float]   # parameter name -> largest relative error over checked entries
     checked: dict[str, int]           # parameter name -> number of entries checked
     tol: float
 
     @property
     def worst(self) -> float:
+        """The largest relative error over all parameters (0 when nothing was checked)."""
         return max(self.max_rel_error.values(), default=0.0)
 
     @property
     def passed(self) -> bool:
+        """``worst <= tol``."""
         return self.worst <= self.tol
 
 
@@ -45,6 +50,8 @@ def gradcheck(loss_fn, params: dict, grads: dict, eps: float = 1e-3, max_entries
         eps: finite-difference step.
         max_entries: check at most this many randomly chosen entries per parameter (None: all).
         tol: the pass/fail threshold reported by ``GradcheckResult.passed``.
+    Returns:
+        a ``GradcheckResult``: the largest relative error and the number of entries checked, per parameter.
     """
     rng = np.random.default_rng(seed)
     work = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}

@@ -24,6 +24,12 @@ from .sparse import SparseGrad, segment_sum
 
 @dataclass
 class ModelConfig:
+    """The architecture of a LanguageModel (the arguments of its constructor), saved in every checkpoint.
+
+    Raises:
+        ConfigError: a size below 1, a vocabulary below 2, or an unknown cell or output.
+    """
+
     vocab_size: int
     hidden_size: int = 100          # the tutorial's hidden layer
     cell: str = "rnn"               # rnn | lstm | gru
@@ -55,10 +61,12 @@ class ModelConfig:
         self.dtype = np.dtype(self.dtype).name
 
     def to_dict(self):
+        """The fields as a JSON-able dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d):
+        """The config ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -92,7 +100,25 @@ def _state_at(cache, i, lstm):
 
 
 class LanguageModel:
-    """See the module docstring. ``x`` and ``y`` are (T, B) int arrays; ``y == -1`` marks padding."""
+    """See the module docstring. ``x`` and ``y`` are (T, B) int arrays; ``y == -1`` marks padding.
+
+    Args:
+        vocab_size: V, number of token ids (the tutorial's word_dim).
+        hidden_size: H (the tutorial uses 100).
+        cell: "rnn", "lstm" or "gru".
+        nonlinearity: for ``cell="rnn"``: "tanh", "relu", "sigmoid" or "linear".
+        num_layers: stacked recurrent layers.
+        embedding_size: E for an embedding ``encoder.weight`` (V, E); None feeds one-hot words, so that
+            ``rnn.weight_ih_l0`` (H, V) is the tutorial's U.
+        output: "softmax" (``decoder.*``, the tutorial's V) or "class" (class-factorised softmax).
+        dtype: np.float32 or np.float64.
+        seed: seeds every initial weight.
+        class_of_word: (V,) class of each word for ``output="class"``; None: ``default_classes``.
+        n_classes: number of classes when ``class_of_word`` is None (default about sqrt(V)).
+        init, spectral_radius, forget_bias: initialisation of the recurrent layers (``rnnlab.init``).
+    Raises:
+        ConfigError: sizes below 1, an unknown cell, nonlinearity, output, dtype or init scheme.
+    """
 
     def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
@@ -125,6 +151,7 @@ class LanguageModel:
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, class_of_word=None):
+        """A freshly initialised model of architecture ``cfg`` (``class_of_word`` for class output)."""
         return cls(cfg.vocab_size, cfg.hidden_size, cfg.cell, cfg.nonlinearity, cfg.num_layers,
                    cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
                    n_classes=cfg.n_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
@@ -143,10 +170,12 @@ class LanguageModel:
 
     @property
     def vocab_size(self):
+        """V."""
         return self.config.vocab_size
 
     @property
     def hidden_size(self):
+        """H."""
         return self.config.hidden_size
 
     # -- forward pieces ------------------------------------------------------------------------------
@@ -183,6 +212,15 @@ class LanguageModel:
         ``grads`` has the keys of ``params``; the rows of the
         embedding (and, for class output, of the decoder) are ``SparseGrad`` objects: call
         ``rnnlab.sparse.to_dense`` for arrays. ``loss_and_grads`` returns dense arrays.
+
+        Args:
+            x, y: (T, B) int arrays of input and target ids; ``y == -1`` is padding.
+            h0: initial state like ``hn`` ((L, B, H), or (h, c) for the LSTM); None: zeros.
+            truncate: None (full BPTT) or k >= 0, the tutorial's ``bptt_truncate``.
+            dhn: gradient arriving at the final state (chunked training), or None.
+            need_grad: False skips the backward pass (grads is then None).
+        Raises:
+            ShapeError: x, y not (T, B) integer arrays of one shape, ids outside [0, V), or no target.
         """
         x, y = self._check_tokens(x), self._check_tokens(y, "y")
         if x.shape != y.shape:

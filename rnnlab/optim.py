@@ -34,6 +34,7 @@ def global_norm(grads: dict) -> float:
 
 
 def all_finite(grads: dict) -> bool:
+    """True if every gradient entry is finite (the global norm is)."""
     return np.isfinite(global_norm(grads))
 
 
@@ -77,14 +78,18 @@ class Optimizer:
         return self.state[key]
 
     def step(self, params: dict, grads: dict) -> None:
+        """Update ``params[name]`` in place for every ``name`` in ``grads`` (arrays or ``SparseGrad``s of the
+        parameters' shapes); advances the step count t."""
         self.t += 1
         for name, g in grads.items():
             self._update(name, params[name], g)
 
     def state_dict(self) -> dict:
+        """{"name", "lr", "t", "state": {slot.param: array}}, everything needed to continue exactly."""
         return {"name": self.name, "lr": self.lr, "t": self.t, "state": dict(self.state)}
 
     def load_state_dict(self, sd: dict) -> None:
+        """Restore what ``state_dict`` returned. Raises ConfigError if it is another optimiser's."""
         if sd.get("name") != self.name:
             raise ConfigError(f"optimizer state is for {sd.get('name')!r}, not {self.name!r}")
         self.lr, self.t = float(sd["lr"]), int(sd["t"])
@@ -92,6 +97,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    """p -= lr g; sparse gradients touch only their rows."""
+
     name = "sgd"
 
     def _update(self, name, p, g):
@@ -102,6 +109,8 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
+    """v = mu v + g; p -= lr v (``nesterov``: p -= lr (g + mu v)). ``momentum`` mu in [0, 1)."""
+
     name = "momentum"
 
     def __init__(self, lr: float, momentum: float = 0.9, nesterov: bool = False):
@@ -119,6 +128,8 @@ class Momentum(Optimizer):
 
 
 class Adagrad(Optimizer):
+    """G += g^2; p -= lr g / (sqrt(G) + eps); sparse gradients touch only their rows."""
+
     name = "adagrad"
 
     def __init__(self, lr: float, eps: float = 1e-8):
@@ -138,6 +149,8 @@ class Adagrad(Optimizer):
 
 
 class RMSProp(Optimizer):
+    """E = a E + (1 - a) g^2; p -= lr g / (sqrt(E) + eps), with a = ``alpha``."""
+
     name = "rmsprop"
 
     def __init__(self, lr: float, alpha: float = 0.99, eps: float = 1e-8):
@@ -153,6 +166,9 @@ class RMSProp(Optimizer):
 
 
 class Adam(Optimizer):
+    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m^ / (sqrt(v^) + eps), where
+    m^ = m / (1 - b1^t) and v^ = v / (1 - b2^t) (Kingma & Ba 2015); ``betas`` = (b1, b2)."""
+
     name = "adam"
 
     def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
@@ -176,6 +192,9 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "rmsprop": R
 
 
 def make_optimizer(name: str, lr: float, **kw) -> Optimizer:
+    """The optimiser called ``name`` (sgd, momentum, adagrad, rmsprop, adam) with learning rate ``lr`` and
+    its own keyword arguments ``kw``. Raises ConfigError for an unknown name or a learning rate that is not
+    a positive number."""
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](lr, **kw)

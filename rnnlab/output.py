@@ -57,6 +57,7 @@ class Softmax:
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
 
     def param_shapes(self):
+        """{name: shape} of the parameters this layer reads: ``decoder.weight`` (V, H), ``decoder.bias`` (V,)."""
         return {"decoder.weight": (self.vocab_size, self.hidden_size), "decoder.bias": (self.vocab_size,)}
 
     def loss_and_grad(self, params, h, y, scale=1.0, need_grad=True):
@@ -77,6 +78,7 @@ class Softmax:
         return loss, dh, grads
 
     def log_probs(self, params, h):
+        """log p(w | h) = log softmax(h W^T + b) for every word: h (N, H) -> (N, V)."""
         z = h @ params["decoder.weight"].T
         z += params["decoder.bias"]
         return log_softmax_rows(z)
@@ -92,6 +94,8 @@ class ClassSoftmax:
         self.set_classes(class_of_word)
 
     def set_classes(self, class_of_word):
+        """Assign the words to classes: ``class_of_word`` (V,) ints 0..C-1, every class non-empty.
+        Raises ConfigError otherwise."""
         c = np.asarray(class_of_word, dtype=np.int64)
         if c.shape != (self.vocab_size,) or c.min() < 0:
             raise ConfigError(f"class_of_word must be {self.vocab_size} non-negative class ids")
@@ -112,10 +116,24 @@ class ClassSoftmax:
         self.pos_in_class[self.words_by_class] = np.arange(self.vocab_size) - self.offsets[c[self.words_by_class]]
 
     def param_shapes(self):
+        """{name: shape}: ``decoder.weight`` (V, H), ``decoder.bias`` (V,), ``class_decoder.weight`` (C, H),
+        ``class_decoder.bias`` (C,)."""
         return {"decoder.weight": (self.vocab_size, self.hidden_size), "decoder.bias": (self.vocab_size,),
                 "class_decoder.weight": (self.n_classes, self.hidden_size), "class_decoder.bias": (self.n_classes,)}
 
     def loss_and_grad(self, params, h, y, scale=1.0, need_grad=True):
+        """-sum_n [log p(c(y_n) | h_n) + log p(y_n | c(y_n), h_n)] and its gradients.
+
+        Args:
+            params: the parameters of ``param_shapes``.
+            h: (N, H) states.
+            y: (N,) target ids.
+            scale: multiplies the gradients (e.g. 1/N for a mean).
+            need_grad: False returns (loss, None, {}).
+        Returns:
+            (loss summed over rows, dh (N, H), grads): ``decoder.*`` gradients are ``SparseGrad`` rows of the
+            words in the target classes, ``class_decoder.*`` dense arrays.
+        """
         W, b = params["decoder.weight"], params["decoder.bias"]
         Wc, bc = params["class_decoder.weight"], params["class_decoder.bias"]
         cy = self.class_of_word[y]
@@ -197,6 +215,8 @@ class ClassSoftmax:
 
 
 def make_output(kind: str, vocab_size: int, hidden_size: int, class_of_word=None):
+    """``Softmax`` for kind "softmax", ``ClassSoftmax`` for "class" (needs ``class_of_word`` (V,)).
+    Raises ConfigError for anything else."""
     if kind == "softmax":
         return Softmax(vocab_size, hidden_size)
     if kind == "class":

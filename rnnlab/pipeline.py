@@ -24,6 +24,13 @@ EVAL_BATCH = 64
 
 @dataclass
 class DataConfig:
+    """Where the text comes from and how it is read (the data flags of ``rnnlab train``); saved in every
+    checkpoint so that evaluation and sampling read text the same way.
+
+    Raises:
+        ConfigError: a vocabulary below 4 or a validation fraction outside (0, 0.5).
+    """
+
     train: str = "builtin:agreement"  # a file, or builtin:agreement
     valid: str | None = None          # None: the builtin's valid split, or the last 5% of the training sentences
     format: str = "text"              # text | lines | csv | jsonl
@@ -43,14 +50,17 @@ class DataConfig:
             raise ConfigError("valid-fraction must lie in (0, 0.5)")
 
     def read_options(self):
+        """The keyword arguments of ``rnnlab.data.iter_sentences`` and ``rnnlab.data.encode_file``."""
         return {"format": self.format, "level": self.level, "column": self.column, "field": self.field,
                 "errors": self.errors, "skip_bad_lines": self.skip_bad_lines, "lowercase": self.lowercase}
 
     def to_dict(self):
+        """The fields as a JSON-able dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d):
+        """The config ``to_dict`` wrote; keys it does not know are ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -68,14 +78,18 @@ class SentenceData:
         self._n = {}
 
     def epoch_batches(self, epoch, start=0):
+        """The (x, y) batches of ``epoch``, (T, B) each, from batch index ``start`` on; the order is a
+        function of (seed, epoch)."""
         from .data import sentence_batches
         return sentence_batches(self.train, self.batch_size, rng=(self.seed, epoch), start=start)
 
     def n_batches(self, epoch):
+        """Batches per epoch."""
         from .data import n_sentence_batches
         return n_sentence_batches(self.train, self.batch_size)
 
     def valid_batches(self):
+        """The validation sentences in batches of ``EVAL_BATCH``, in order."""
         return eval_batches(self.valid)
 
 
@@ -120,6 +134,8 @@ class StreamData:
             yield max(0, p - overlap), p, min(p + self.k1, self.L), max(0, p + self.k1 - overlap)
 
     def epoch_batches(self, epoch, start=0):
+        """The (x, y) windows of an epoch, (T <= k2, B) each, from window ``start`` on; targets already
+        learnt from in the previous window are -1. The same every epoch."""
         for i, (s, p, e, s_next) in enumerate(self._windows()):
             if i < start:
                 continue
@@ -134,13 +150,16 @@ class StreamData:
         return self._carry_at
 
     def n_batches(self, epoch):
+        """Windows per epoch: ceil(L / k1) for streams of length L."""
         return -(-self.L // self.k1)
 
     def valid_batches(self):
+        """The validation sentences in batches of ``EVAL_BATCH``, in order (sentences, not a stream)."""
         return eval_batches(self.valid)
 
 
 def eval_batches(corpus):
+    """The sentences of an EncodedCorpus as (x, y) batches of ``EVAL_BATCH``, unshuffled."""
     from .data import sentence_batches
     return sentence_batches(corpus, EVAL_BATCH, shuffle=False)
 

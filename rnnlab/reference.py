@@ -68,6 +68,7 @@ class TutorialRNN:
         return dU, dV, dW
 
     def sgd_step(self, x, y, learning_rate):
+        """One SGD step on one sentence: U, V, W -= learning_rate * their ``bptt`` gradients."""
         dU, dV, dW = self.bptt(x, y)
         self.U -= learning_rate * dU
         self.V -= learning_rate * dV

@@ -14,6 +14,9 @@ import numpy as np
 
 @dataclass
 class SparseGrad:
+    """The gradient of a (R, D) parameter that is zero outside rows ``index`` (axis 0) or columns ``index``
+    (axis 1): ``values`` (n, D) (or (n, R) for columns) holds those rows (columns)."""
+
     index: np.ndarray   # (n,) unique row (axis=0) or column (axis=1) indices
     values: np.ndarray  # (n, D): the gradient of each indexed row / column
     shape: tuple        # shape of the full parameter
@@ -21,9 +24,11 @@ class SparseGrad:
 
     @property
     def dtype(self):
+        """The values' dtype."""
         return self.values.dtype
 
     def dense(self) -> np.ndarray:
+        """The full array of ``shape``, zeros outside the indexed rows (columns)."""
         out = np.zeros(self.shape, dtype=self.values.dtype)
         self.add_to(out, 1.0)
         return out
@@ -36,6 +41,7 @@ class SparseGrad:
             param[:, self.index] += scale * self.values.T
 
     def sq_norm(self) -> float:
+        """Sum of squares of the entries (the dense array's, since the rest is zero)."""
         v = self.values
         return float(np.dot(v.ravel(), v.ravel()))
 
@@ -54,4 +60,5 @@ def segment_sum(index: np.ndarray, values: np.ndarray):
 
 
 def to_dense(g):
+    """``g.dense()`` for a ``SparseGrad``, ``g`` itself otherwise."""
     return g.dense() if isinstance(g, SparseGrad) else g

@@ -33,6 +33,13 @@ DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "ad
 
 @dataclass
 class TrainConfig:
+    """How to train (the optimisation flags of ``rnnlab train``); saved in every checkpoint.
+
+    Raises:
+        ConfigError: an unknown optimiser, a learning rate, clip or time budget that is not positive, a
+            negative truncation or epoch count, sizes below 1, or ``bptt_window`` below ``bptt_chunk``.
+    """
+
     optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam
     lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
     clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
@@ -70,13 +77,16 @@ class TrainConfig:
 
     @property
     def learning_rate(self):
+        """``lr``, or the optimiser's default (``DEFAULT_LR``) when it is None."""
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
     def to_dict(self):
+        """The fields as a JSON-able dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d):
+        """The config ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -157,9 +167,11 @@ class Trainer:
                     optimizer=opt)
 
     def save(self, name="last"):
+        """Write ``<out>/<name>.npz``: parameters, optimiser state, carried stream state and all metadata."""
         checkpoint.save(self.out / f"{name}.npz", self.lm.params, self._meta(), self._extra())
 
     def restore(self, path):
+        """Load parameters, training state and optimiser state from a checkpoint written by ``save``."""
         params, meta, extra = checkpoint.load(path)
         self.lm.load_params(params)
         self.state.update(meta["state"])
@@ -210,6 +222,11 @@ class Trainer:
         return loss, norm, n, True
 
     def run(self):
+        """Train until ``epochs`` or ``time_budget``; returns 0 when done, 130 when interrupted (state saved).
+
+        Raises:
+            NumericalError: more than 10 roll-backs after non-finite steps.
+        """
         cfg, st = self.cfg, self.state
         self.out.mkdir(parents=True, exist_ok=True)
         self.opt.lr = st["lr"]

@@ -22,6 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``rnnlab`` command, with the sub-commands of ``COMMANDS`` registered in order."""
     import importlib
 
     p = _Parser(prog="rnnlab", description="Recurrent networks with explicit backpropagation through time: "
@@ -34,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run ``rnnlab`` with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns:
+        the exit status: 0 done, 1 a check failed (``gradcheck``), 2 a usage or input error (one line on
+        stderr, no traceback), 130 interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

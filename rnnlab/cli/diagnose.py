@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 def register(sub):
+    """Add the ``diagnose`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
     p = sub.add_parser("diagnose", help="gradient-flow report: see the gradient vanish (or explode)",
                        description="Measure how far the gradient reaches back in time in trained models: "
                        "gradient and weight-gradient contribution by distance, Jacobian norms against the "
@@ -30,6 +31,7 @@ def register(sub):
 
 
 def run(args) -> int:
+    """``rnnlab diagnose``: ``rnnlab.report.models.diagnose_model_dirs`` on the parsed ``args``; returns 0."""
     from pathlib import Path
 
     from ..report.models import diagnose_model_dirs

@@ -7,6 +7,7 @@ from ._common import add_data_options
 
 
 def register(sub):
+    """Add the ``evaluate`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
     p = sub.add_parser("evaluate", help="perplexity of a trained model on a corpus",
                        description="Compute the perplexity (and cross-entropy in nats per token) of a trained "
                        "model on a corpus. Every predicted token of a sentence counts, its </s> included, "
@@ -19,6 +20,7 @@ def register(sub):
 
 
 def run(args) -> int:
+    """``rnnlab evaluate``: ``rnnlab.pipeline.evaluate_model``, printed as a sentence or JSON; returns 0."""
     from ..pipeline import evaluate_model
 
     opts = {"format": args.format, "column": args.column, "field": args.field, "errors": args.errors,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 def register(sub):
+    """Add the ``generate`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
     p = sub.add_parser("generate", help="sample sentences from a trained model",
                        description="Sample sentences from a trained language model, one per line.")
     p.add_argument("--model", required=True, metavar="DIR", help="model directory (or .npz checkpoint)")
@@ -18,6 +19,7 @@ def register(sub):
 
 
 def run(args) -> int:
+    """``rnnlab generate``: ``rnnlab.pipeline.generate_text``, one sentence per line; returns 0."""
     from ..pipeline import generate_text
 
     for s in generate_text(args.model, n=args.n, temperature=args.temperature, prime=args.prime,

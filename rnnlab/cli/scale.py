@@ -3,6 +3,8 @@ from __future__ import annotations
 
 
 def register(sub):
+    """Add the ``export`` and ``import`` sub-commands to ``sub`` (the sub-parsers of
+    ``rnnlab.cli.build_parser``)."""
     p = sub.add_parser("export", help="write a model as a PyTorch .pt file (state_dict + configuration)",
                        description="Write a trained model as a .pt file for PyTorch: its state_dict (torch "
                        "parameter names) and a JSON string with the model configuration, the vocabulary, the "
@@ -23,6 +25,7 @@ def register(sub):
 
 
 def run_export(args) -> int:
+    """``rnnlab export``: ``rnnlab.torch_io.export_model``; prints what was written and returns 0."""
     from ..torch_io import export_model
 
     meta = export_model(args.model, args.torch)
@@ -33,6 +36,7 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
+    """``rnnlab import``: ``rnnlab.torch_io.import_model``; prints the checkpoint written and returns 0."""
     from ..torch_io import import_model
 
     path = import_model(args.torch, args.out, force=args.force)

@@ -5,6 +5,7 @@ from ._common import add_data_options
 
 
 def register(sub):
+    """Add the ``train`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
     p = sub.add_parser("train", help="train a language model on a corpus",
                        description="Train a recurrent language model with explicit BPTT. Writes best.npz, last.npz, "
                        "log.jsonl and a gradient report into --out. Without --train it trains on the built-in "
@@ -61,6 +62,13 @@ def register(sub):
 
 
 def run(args) -> int:
+    """``rnnlab train``: build the data, model and training configurations from ``args`` and call
+    ``rnnlab.pipeline.train_language_model``; returns its status (0 done, 130 interrupted and saved).
+
+    Raises:
+        ConfigError: a size below 1 (``--hidden``, ``--layers``, ``--embedding``) or any bad option the
+            configurations reject.
+    """
     from ..errors import ConfigError
     from ..pipeline import DataConfig, train_language_model
     from ..train import TrainConfig

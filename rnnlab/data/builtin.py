@@ -38,6 +38,7 @@ class CorpusSpec:
 
 
 def is_builtin(spec) -> bool:
+    """True if ``spec`` is a string naming a built-in corpus (it starts with ``builtin:``)."""
     return isinstance(spec, str) and spec.startswith(PREFIX)
 
 

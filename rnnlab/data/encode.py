@@ -64,10 +64,12 @@ class EncodedCorpus:
 
     @property
     def n_sentences(self) -> int:
+        """Number of sentences S."""
         return len(self.offsets) - 1
 
     @property
     def n_tokens(self) -> int:
+        """Number of tokens N, markers excluded."""
         return len(self.tokens)
 
     @property
@@ -89,6 +91,7 @@ class EncodedCorpus:
         return self.n_sentences
 
     def sentence(self, i: int) -> np.ndarray:
+        """(n_i,) ids of sentence ``i`` (without markers), as an in-memory array."""
         return np.asarray(self.tokens[self.offsets[i]:self.offsets[i + 1]])
 
 

@@ -62,11 +62,13 @@ class NpyAppender:
         self.f.write(b"\0" * _HEADER_BYTES)
 
     def append(self, chunk) -> None:
+        """Write ``chunk`` (any shape, cast to the dtype, flattened) after what is already written."""
         a = np.ascontiguousarray(chunk, dtype=self.dtype).reshape(-1)
         self.f.write(a.tobytes())
         self.n += a.size
 
     def close(self) -> None:
+        """Write the header with the final length, fsync, and rename the file into place."""
         self.f.seek(0)
         self.f.write(_header(self.dtype, self.n))
         self.f.flush()
@@ -75,6 +77,7 @@ class NpyAppender:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        """Close and delete the temporary file; the target path is left as it was."""
         self.f.close()
         try:
             os.remove(self.tmp)

@@ -24,6 +24,7 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def check_errors_option(errors: str) -> None:
+    """Raise ConfigError unless ``errors`` is "strict" or "replace"."""
     if errors not in ERRORS:
         raise ConfigError(f"errors must be one of {', '.join(ERRORS)}, not {errors!r}")
 

@@ -61,6 +61,7 @@ class ReadStats:
     bad_lines: list = field(default_factory=list)
 
     def summary(self) -> str:
+        """One line: "S sentences, N tokens[, K bad lines skipped (first: ...)]"."""
         s = f"{self.sentences} sentences, {self.tokens} tokens"
         if self.skipped_lines:
             first = ", ".join(str(n) for n, _ in self.bad_lines[:3])

@@ -195,6 +195,11 @@ class Vocab:
 
     @classmethod
     def from_json(cls, d) -> Vocab:
+        """The Vocab that ``to_json`` wrote.
+
+        Raises:
+            DataError: ``d`` is not a vocabulary record of a supported version, or is malformed.
+        """
         if not isinstance(d, dict) or d.get("format") != _JSON_FORMAT:
             raise DataError("not an rnnlab vocabulary (expected a dict with format 'rnnlab.vocab')")
         if d.get("version") != _JSON_VERSION:

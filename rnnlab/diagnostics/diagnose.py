@@ -29,6 +29,7 @@ def tolist(a):
 
 
 def cell_name(layer) -> str:
+    """"rnn", "lstm" or "gru": the cell type of a layer, read off its number of gate blocks."""
     return {1: "rnn", 3: "gru", 4: "lstm"}[layer.cell.gates]
 
 

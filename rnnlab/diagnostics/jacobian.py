@@ -41,6 +41,9 @@ EXACT_MAX_STATE = 32
 
 @dataclass
 class JacobianProfile:
+    """Jacobian norms by distance d, ||ds_t/ds_{t-d}||_2, as ``jacobian_norms`` returns them (shapes at the
+    fields; ``method`` is "exact", "lanczos" or "power")."""
+
     distance: np.ndarray        # (D+1,) 0..D
     norm: np.ndarray            # (D+1,) mean over positions of ||ds_t/ds_{t-d}||_2; nan where not measured
     per_position: np.ndarray    # (D+1, n_ends, n_batch) the individual norms; nan where not measured

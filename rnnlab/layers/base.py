@@ -29,7 +29,23 @@ def _check_dtype(dtype):
 
 
 class Recurrent:
-    """Base of RNN, LSTM and GRU. Subclasses set ``_make_cell``."""
+    """Base of RNN, LSTM and GRU: a stack of ``num_layers`` layers of one cell type; the subclass passes
+    the ``cell`` (it supplies the step, see ``rnnlab.bptt``).
+
+    Args:
+        input_size: I, features per step (or the number of ids for integer one-hot input).
+        hidden_size: H.
+        num_layers: stacked layers; layer l > 0 reads layer l-1's states.
+        dtype: np.float32 or np.float64.
+        seed: seeds the initialisation (None: fresh entropy).
+        init, spectral_radius, forget_bias: initialisation (``rnnlab.init.init_layer_params``).
+    Attributes:
+        params: {name: array} with torch's names and shapes, per layer l: ``weight_ih_l{l}`` (G H, I or H),
+            ``weight_hh_l{l}`` (G H, H), ``bias_ih_l{l}`` and ``bias_hh_l{l}`` (G H,); G = 1, 4, 3 gate blocks.
+    Raises:
+        ConfigError: a size that is not a positive integer, a dtype other than float32/float64, an unknown
+            init scheme, or ``forget_bias`` for a cell other than the LSTM.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dtype=np.float32,
                  seed: int | None = 0, init: str = "uniform", spectral_radius: float | None = None,
@@ -97,6 +113,8 @@ class Recurrent:
             h0: (num_layers, B, H), or (h0, c0) for LSTM; None means zeros.
         Returns:
             out (T, B, H) top layer's states; hn like h0; cache (list of per-layer dicts, see the cell).
+        Raises:
+            ShapeError: ``x`` or ``h0`` of the wrong shape or dtype, or one-hot ids outside [0, input_size).
         """
         x = self._check_input(x)
         T, B = x.shape[:2]
@@ -140,6 +158,9 @@ class Recurrent:
                 through steps t..t-k only (see ``rnnlab.bptt``).
         Returns:
             dx like x (None for integer input), dh0 like h0, grads with the keys and shapes of params.
+        Raises:
+            ConfigError: ``truncate`` is not None or an integer >= 0.
+            ShapeError: ``dout`` or ``dhn`` of the wrong shape or dtype.
         """
         if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
                                      or truncate < 0):

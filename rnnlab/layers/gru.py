@@ -23,17 +23,30 @@ from .rnn import _sigmoid
 
 
 class GRUCell:
+    """Maps (input projection gi_t, state h_{t-1}) to h_t by the equations above."""
+
     gates = 3
     has_cell_state = False
     shares_preactivation = False
 
     def input_bias(self, b_ih, b_hh):
+        """b_ih plus the r and z parts of b_hh; b_hn stays with W_hn h_{t-1}, inside the reset product."""
         b = b_ih.copy()
         H = b.shape[0] // 3
         b[:2 * H] += b_hh[:2 * H]  # b_hn stays inside the reset product
         return b
 
     def forward(self, gi, h0, W_hh, b_hh):
+        """Run the recurrence over all steps.
+
+        Args:
+            gi: (T, B, 3H) input projection with b_ih and the r, z parts of b_hh (``input_bias``).
+            h0: (B, H) initial state.
+            W_hh: (3H, H) recurrent weights, gates r, z, n.
+            b_hh: (3H,) recurrent bias; its n part b_hn is added to W_hn h_{t-1} here.
+        Returns:
+            out (T, B, H) = h_1..h_T, the final state h_T (B, H), and the cache described above.
+        """
         T, B, G = gi.shape
         H = G // 3
         dt = gi.dtype
@@ -63,6 +76,9 @@ class GRUCell:
         return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
 
     def prepare_backward(self, cache):
+        """Add ``coef`` (T, B, 3, H) to the cache, once per cache: the factors
+        [(1 - z)(1 - n^2) ghn r(1 - r), (h_{t-1} - n) z(1 - z), (1 - z)(1 - n^2)] that turn dL/dh_t into
+        dr~, dz~, dn~."""
         if "coef" in cache:
             return
         a = cache["gates"]
@@ -77,6 +93,17 @@ class GRUCell:
         cache["coef"] = coef
 
     def backward_step(self, cache, s, dh, dc=None):
+        """Local backward of step(s) ``s`` (an index or a slice of steps).
+
+        Args:
+            cache: the forward cache, after ``prepare_backward``.
+            s: a step index or a slice of steps; the arrays below then carry those steps in front.
+            dh: (..., B, H) dL/dh_t at the steps' outputs.
+            dc: unused (a GRU has no cell state).
+        Returns:
+            (dgi, dgh, dh_local, None): the input and recurrent pre-activation gradients (..., B, 3H)
+            and the direct path dh * z to h_{t-1} (..., B, H).
+        """
         coef = cache["coef"][s]                                  # (..., B, 3, H)
         a = cache["gates"][s]
         H = dh.shape[-1]

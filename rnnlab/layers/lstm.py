@@ -26,14 +26,27 @@ from .rnn import _sigmoid
 
 
 class LSTMCell:
+    """Maps (input projection gi_t, state (h_{t-1}, c_{t-1})) to (h_t, c_t) by the equations above."""
+
     gates = 4
     has_cell_state = True
     shares_preactivation = True
 
     def input_bias(self, b_ih, b_hh):
+        """b_ih + b_hh: both biases fold into the input projection, computed for all steps at once."""
         return b_ih + b_hh
 
     def forward(self, gi, state0, W_hh, b_hh):
+        """Run the recurrence over all steps.
+
+        Args:
+            gi: (T, B, 4H) input projection W_ih x_t + b_ih + b_hh, gates i, f, g, o.
+            state0: (h0, c0), each (B, H).
+            W_hh: (4H, H) recurrent weights.
+            b_hh: (4H,) recurrent bias (already inside ``gi``; unused here).
+        Returns:
+            out (T, B, H) = h_1..h_T, the final state (h_T, c_T), and the cache described above.
+        """
         T, B, G = gi.shape
         H = G // 4
         h0, c0 = state0
@@ -60,6 +73,7 @@ class LSTMCell:
         return hs[1:], (hs[T], cs[T]), cache
 
     def prepare_backward(self, cache):
+        """Add ``coef`` and ``oc`` (see the module docstring) to the cache, once per cache."""
         if "coef" in cache:
             return
         a = cache["gates"]
@@ -76,6 +90,18 @@ class LSTMCell:
         cache["oc"] = o * (1.0 - tc * tc)
 
     def backward_step(self, cache, s, dh, dc):
+        """Local backward of step(s) ``s`` (an index or a slice of steps).
+
+        Args:
+            cache: the forward cache, after ``prepare_backward``.
+            s: a step index or a slice of steps; the arrays below then carry those steps in front.
+            dh: (..., B, H) dL/dh_t at the steps' outputs.
+            dc: (..., B, H) dL/dc_t from later steps, or None (zero).
+        Returns:
+            (dgi, dgh, dh_local, dc_prev): the pre-activation gradients (..., B, 4H) (one array: input
+            and recurrent projections share them), None (h_{t-1} is reached through W_hh only), and
+            dL/dc_{t-1} (..., B, H).
+        """
         coef = cache["coef"][s]                                  # (..., B, 4, H)
         dct = dh * cache["oc"][s]
         if dc is not None:

@@ -64,6 +64,7 @@ class RNNCell:
         self.f = ACTIVATIONS[nonlinearity]
 
     def input_bias(self, b_ih, b_hh):
+        """b_ih + b_hh: both biases fold into the input projection, computed for all steps at once."""
         return b_ih + b_hh
 
     def forward(self, gi, h0, W_hh, b_hh):

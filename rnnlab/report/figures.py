@@ -74,6 +74,8 @@ def _label(name, r):
 
 
 def fig_grad_by_distance(models):
+    """Figure: mean ||dL_t/dh_{t-d}|| against d, absolute and relative to d = 0.
+    ``models``: list of (name, result)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for (name, r), col in zip(models, _colors(len(models))):
@@ -94,6 +96,8 @@ def fig_grad_by_distance(models):
 
 
 def fig_weight_grad_by_distance(models):
+    """Figure: the norm of the d-steps-back term of dL/dW_hh against d.
+    ``models``: list of (name, result)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for (name, r), col in zip(models, _colors(len(models))):
@@ -109,6 +113,8 @@ def fig_weight_grad_by_distance(models):
 
 
 def fig_jacobian(models):
+    """Figure: ||dh_t/dh_{t-d}||_2 against d, with the tutorial's bound dashed (plain RNNs).
+    ``models``: list of (name, result)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     lo, hi = np.inf, 0.0
@@ -133,6 +139,8 @@ def fig_jacobian(models):
 
 
 def fig_singular_values(models):
+    """Figure: the singular values of each gate's recurrent block, one panel per model.
+    ``models``: list of (name, result)."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models) + 0.6, 3.4), squeeze=False)
     for ax, (name, r) in zip(axes[0], models):
@@ -169,6 +177,8 @@ def saturation_bars(r) -> dict:
 
 
 def fig_saturation(models):
+    """Figure: saturated units and gates, mean forget / update gates, as grouped bars.
+    ``models``: list of (name, result)."""
     plt = _plt()
     keys = []
     for _, r in models:
@@ -188,6 +198,8 @@ def fig_saturation(models):
 
 
 def fig_truncation(models):
+    """Figure: cosine and relative error of the truncate=k gradient against full BPTT, by k.
+    ``models``: list of (name, result)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for (name, r), col in zip(models, _colors(len(models))):
