@@ -192,13 +192,14 @@ def check_docstrings(modules, problems: list[str]) -> int:
 
 def build(out: Path) -> list[str]:
     """Render the reference into ``out``; return the list of problems (empty: all good)."""
+    if str(ROOT) not in sys.path:     # this checkout's rnnlab, whether or not it is installed
+        sys.path.insert(0, str(ROOT))
     import pdoc
     import pdoc.doc
     import pdoc.render
 
     import rnnlab
 
-    sys.path.insert(0, str(ROOT))
     if (out / "search.js").exists():    # a previous build: start clean so no stale page survives
         shutil.rmtree(out)
     for name in rnnlab.__all__:       # lazily imported names: pdoc reads the module's __dict__
