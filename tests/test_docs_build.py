@@ -70,3 +70,13 @@ def test_docstring_check_finds_undocumented_public_functions():
     assert t.own_docstring(documented) == "Has one."
     from rnnlab.lm import ModelConfig
     assert "architecture" in t.own_docstring(ModelConfig)     # a real docstring, not the dataclass signature
+
+
+def test_cli_reports_the_version_the_changelog_releases():
+    import rnnlab
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    r = subprocess.run([sys.executable, "-m", "rnnlab", "--version"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"rnnlab {rnnlab.__version__}"
+    assert f"## [{rnnlab.__version__}] - " in (ROOT / "CHANGELOG.md").read_text()
