@@ -78,6 +78,11 @@ class SentenceData:
     def valid_batches(self):
         return eval_batches(self.valid)
 
+    def probe_batch(self):
+        """The validation batch of the longest sentences: where the gradient's reach shows."""
+        from .data import sentence_batches
+        return max(sentence_batches(self.valid, 32, shuffle=False), key=lambda b: b[0].shape[0])
+
 
 class StreamData:
     """The corpus as one stream, as the classic RNNLM toolkits read it, cut into B parallel streams.
@@ -139,6 +144,11 @@ class StreamData:
     def valid_batches(self):
         return eval_batches(self.valid)
 
+    def probe_batch(self):
+        """60 steps of 4 validation streams, the state carried across sentences as in training."""
+        from .data import stream_batches
+        return next(stream_batches(self.valid, 4, 60))
+
 
 def eval_batches(corpus):
     from .data import sentence_batches
@@ -184,8 +194,9 @@ def prepare_data(dcfg: DataConfig, cache_dir, log=print):
 
 
 def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig, out_dir, resume=False,
-                         log=print, progress=True):
-    """Train (or resume) a language model into ``out_dir``; returns the Trainer's exit status."""
+                         log=print, progress=True, report=True):
+    """Train (or resume) a language model into ``out_dir``; returns the Trainer's exit status. With
+    ``report``, a finished run ends by writing the gradient report of its best model into ``out_dir/report``."""
     out = Path(out_dir)
     if resume:
         path = out / "last.npz"
@@ -224,7 +235,24 @@ def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig
             f"{'full BPTT' if tcfg.truncate is None else f'truncate {tcfg.truncate}'}"
             f"{', stream' if tcfg.stream else ''}, clip {tcfg.clip}, epochs {tcfg.epochs}"
             f"{'' if tcfg.time_budget is None else f', time budget {tcfg.time_budget:g} s'}")
-    return trainer.run()
+    status = trainer.run()
+    if status == 0 and report:
+        write_training_report(out, log)
+    return status
+
+
+def write_training_report(out, log=print):
+    """The diagnostics report of a trained model directory (skipped, with a note, without matplotlib)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log("report skipped: matplotlib is not installed (pip install 'rnnlab[plot]')")
+        return
+    from .report.models import diagnose_model_dirs
+
+    t0 = time.perf_counter()
+    diagnose_model_dirs([out], Path(out) / "report", log=lambda *a: None)
+    log(f"gradient report: {Path(out) / 'report' / 'report.html'} ({time.perf_counter() - t0:.1f} s)")
 
 
 def load_for_use(model_dir):

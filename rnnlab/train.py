@@ -26,6 +26,7 @@ import numpy as np
 
 from . import checkpoint
 from .errors import ConfigError, NumericalError
+from .diagnostics.diagnose import summary_line
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 
 DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002}
@@ -301,14 +302,27 @@ class Trainer:
                 self.opt.lr *= 0.5
                 st["lr"] = self.opt.lr
             st["prev_valid"] = valid["cross_entropy"]
+        gsum = self._gradient_summary()
         record = {"event": "epoch", "epoch": epoch + 1, "complete": finished, "train_loss": train_ce,
                   "train_ppl": math.exp(min(train_ce, 700)), "valid_loss": valid["cross_entropy"],
                   "valid_ppl": valid["perplexity"], "grad_norm": sums["norm"] / max(sums["steps"], 1),
-                  "tokens_per_s": rate, "seconds": seconds, "lr": self.opt.lr, "best": improved}
+                  "tokens_per_s": rate, "seconds": seconds, "lr": self.opt.lr, "best": improved,
+                  "grad_by_distance": gsum}
         self._log_json(record)
         self.log(f"epoch {epoch + 1}{'' if finished else ' (partial)'} | loss {train_ce:.3f} | "
                  f"ppl {record['train_ppl']:.1f} | valid ppl {valid['perplexity']:.1f}{' *' if improved else ''} | "
-                 f"grad-norm {record['grad_norm']:.2f} | {rate / 1000:.1f}k tok/s | lr {self.opt.lr:g}")
+                 f"grad-norm {record['grad_norm']:.2f} | {rate / 1000:.1f}k tok/s | lr {self.opt.lr:g}"
+                 + (f" | {summary_line(gsum)}" if gsum else ""))
+
+    def _gradient_summary(self):
+        """How far back the gradient reaches, on the first validation batch (about one backward's cost)."""
+        from .diagnostics.diagnose import quick_summary
+
+        x, y = self.data.probe_batch()
+        if x.shape[0] < 2:
+            return None
+        with np.errstate(all="ignore"):
+            return quick_summary(self.lm, x, y, max_distance=min(50, x.shape[0] - 1))
 
 
 def _progress(enabled, total, initial, desc):

@@ -81,7 +81,8 @@ def run(args) -> int:
                        time_budget=args.time_budget, seed=args.seed, stream=args.stream, bptt_chunk=args.bptt_chunk,
                        bptt_window=args.bptt_window, halve_lr=not args.no_halve_lr,
                        checkpoint_every=args.checkpoint_every)
-    status = train_language_model(dcfg, model, tcfg, args.out, resume=args.resume, progress=not args.quiet)
+    status = train_language_model(dcfg, model, tcfg, args.out, resume=args.resume, progress=not args.quiet,
+                                  report=not args.no_report)
     if status == 0:
         print(f"model written to {args.out} (best.npz, last.npz, log.jsonl)")
     return status
