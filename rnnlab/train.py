@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
-from .errors import ConfigError, NumericalError
 from .diagnostics.diagnose import summary_line
+from .errors import ConfigError, NumericalError
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 
 DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002}
