@@ -50,11 +50,19 @@ def save(path, params: dict, meta: dict, extra: dict | None = None) -> None:
     record = dict(meta, format=FORMAT, format_version=FORMAT_VERSION, rnnlab_version=__version__,
                   checksum=_checksum(arrays))
     arrays["__meta__"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write(path, write) -> None:
+    """Write a file so that a crash at any moment leaves the old file or the new one, never a torn one:
+    ``write(f)`` fills a temporary file in the same directory, which is flushed, fsync'ed and renamed over
+    ``path``; the directory is fsync'ed so that the rename itself survives a power cut."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -62,7 +70,7 @@ def save(path, params: dict, meta: dict, extra: dict | None = None) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    try:  # make the rename itself durable
+    try:
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)

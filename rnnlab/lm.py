@@ -11,10 +11,11 @@ Parameters live in one flat dict with the names of the equivalent torch module (
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from .config import ConfigMixin
 from .errors import ConfigError, ShapeError
 from .layers import make_layer
 from .layers.base import _check_dtype
@@ -23,7 +24,9 @@ from .sparse import SparseGrad, segment_sum
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigMixin):
+    _what = "model configuration"
+
     vocab_size: int
     hidden_size: int = 100          # the tutorial's hidden layer
     cell: str = "rnn"               # rnn | lstm | gru
@@ -54,16 +57,6 @@ class ModelConfig:
             raise ConfigError(f"unknown output {self.output!r}; choose softmax or class")
         self.dtype = np.dtype(self.dtype).name
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown model configuration keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def default_classes(vocab_size: int, n_classes: int | None = None, counts=None) -> np.ndarray:

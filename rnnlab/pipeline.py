@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint
+from .config import ConfigMixin
 from .errors import ConfigError, DataError
 from .lm import LanguageModel, ModelConfig
 from .train import TrainConfig, Trainer, evaluate
@@ -23,7 +24,9 @@ EVAL_BATCH = 64
 
 
 @dataclass
-class DataConfig:
+class DataConfig(ConfigMixin):
+    _what = "data configuration"
+
     train: str = "builtin:agreement"  # a file, or builtin:agreement
     valid: str | None = None          # None: the builtin's valid split, or the last 5% of the training sentences
     format: str = "text"              # text | lines | csv | jsonl
@@ -46,13 +49,6 @@ class DataConfig:
         return {"format": self.format, "level": self.level, "column": self.column, "field": self.field,
                 "errors": self.errors, "skip_bad_lines": self.skip_bad_lines, "lowercase": self.lowercase}
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 # -- data behind the trainer ---------------------------------------------------------------------------

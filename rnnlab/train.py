@@ -19,12 +19,13 @@ import math
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint
+from .config import ConfigMixin
 from .diagnostics.diagnose import summary_line
 from .errors import ConfigError, NumericalError
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
@@ -33,7 +34,9 @@ DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "ad
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigMixin):
+    _what = "training configuration"
+
     optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam
     lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
     clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
@@ -73,16 +76,6 @@ class TrainConfig:
     def learning_rate(self):
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training configuration keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 class _Interrupt:
