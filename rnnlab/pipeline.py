@@ -127,7 +127,8 @@ class StreamData:
             x = self.x[:, s:e].T.astype(np.int64)
             y = self.y[:, s:e].T.astype(np.int64)
             y[: p - s] = -1             # outputs already learnt from in the previous window
-            self._carry_at = s_next - 1 - s  # the state entering s' (-1: this window's own entering state)
+            # the state entering s' (-1: this window's own entering state); the last window has no next one
+            self._carry_at = min(s_next - 1 - s, e - s - 1)
             yield x, y
 
     def carry_index(self, x):
