@@ -163,7 +163,8 @@ class LanguageModel:
             raise ShapeError(f"token ids must lie in [0, {self.vocab_size}), got {x.min()}..{x.max()}")
         return self.layer.forward(self.embed(x), h0)
 
-    def _outputs(self):
+    def output_params(self) -> dict:
+        """The output layer's parameters (decoder, and class decoder for class output), by name."""
         return {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder."))}
 
     # -- training ------------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ class LanguageModel:
         yv = yf if all_valid else yf[valid]
         if yv.max() >= self.vocab_size:
             raise ShapeError(f"target ids must lie in [0, {self.vocab_size}) or be -1 (padding)")
-        loss_sum, dh, grads = self.output.loss_and_grad(self._outputs(), hv, yv, scale=1.0 / n,
+        loss_sum, dh, grads = self.output.loss_and_grad(self.output_params(), hv, yv, scale=1.0 / n,
                                                         need_grad=need_grad)
         loss = loss_sum / n
         if not need_grad:
@@ -235,14 +236,14 @@ class LanguageModel:
         if self.output.kind == "softmax":
             z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
         else:
-            z = self.output.log_probs(self._outputs(), out.reshape(-1, H))
+            z = self.output.log_probs(self.output_params(), out.reshape(-1, H))
         return z.reshape(T, B, -1)
 
     def log_probs(self, x, h0=None):
         """(T, B, V) log p(next word | prefix) and the final state."""
         out, hn, _ = self.hidden(x, h0)
         T, B, H = out.shape
-        return self.output.log_probs(self._outputs(), out.reshape(-1, H)).reshape(T, B, -1), hn
+        return self.output.log_probs(self.output_params(), out.reshape(-1, H)).reshape(T, B, -1), hn
 
     def to_torch(self):
         """The equivalent torch module (see ``rnnlab.interop``)."""

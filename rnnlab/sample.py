@@ -23,7 +23,7 @@ def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1
     x = np.repeat(prefix[:, None], n, axis=1)               # (T0, n)
     out, h, _ = lm.hidden(x)
     H = lm.hidden_size
-    params = lm._outputs()
+    params = lm.output_params()
     ban = np.array(sorted({bos, *banned}), dtype=np.int64)
     seqs = np.zeros((max_length, n), dtype=np.int64)
     alive = np.ones(n, dtype=bool)

@@ -33,7 +33,7 @@ def agreement_scores(lm, vocab, items, batch_size: int = 256) -> dict:
                                   f"trained on builtin:agreement (or a corpus with its words)")
     ok = np.empty(len(items), dtype=bool)
     H = lm.hidden_size
-    params = lm._outputs()
+    params = lm.output_params()
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
         lengths = np.array([len(it.prefix) for it in chunk])
