@@ -12,7 +12,7 @@ import sys
 from .._version import __version__
 from ..errors import RnnlabError
 
-COMMANDS = ["gradcheck"]  # modules in rnnlab.cli, in the order `rnnlab --help` lists them
+COMMANDS = ["gradcheck", "experiment"]  # modules in rnnlab.cli, in the order `rnnlab --help` lists them
 
 
 class _Parser(argparse.ArgumentParser):
