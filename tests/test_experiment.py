@@ -91,7 +91,7 @@ def test_summary_markdown_counts():
     recs = [dict(model="lstm", length=10, seed=s, metric=m, metric_name="mse", baseline=0.5, success=ok,
                  steps=100, diverged=False) for s, (m, ok) in enumerate([(0.001, True), (0.2, False), (0.003, True)])]
     text = summary_markdown(recs)
-    assert "| lstm | 2/3 (mse 0.003) |" in text
+    assert "| lstm | 2/3 (mse 0.003, solved in 100 steps) |" in text
 
 
 def test_cli_runs_and_reports_bad_arguments(tmp_path, capsys):
