@@ -19,7 +19,8 @@ def __getattr__(name):
     if name in ("LanguageModel",):
         from .lm import LanguageModel
         return LanguageModel
-    if name in ("optim", "diagnostics", "interop", "reference", "tasks", "data", "errors", "init", "bptt"):
+    if name in ("optim", "diagnostics", "interop", "reference", "tasks", "data", "errors", "init", "bptt",
+                "regularizers", "experiment"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
