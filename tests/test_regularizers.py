@@ -4,7 +4,7 @@ import pytest
 
 import rnnlab
 from rnnlab.errors import ConfigError, ShapeError
-from rnnlab.gradcheck import gradcheck
+from rnnlab.finite_differences import gradcheck
 from rnnlab.layers.rnn import activation_grad
 from rnnlab.regularizers import omega, omega_terms, state_gradients
 

@@ -5,7 +5,7 @@ import pytest
 
 from rnnlab import tasks
 from rnnlab.errors import ConfigError, ShapeError
-from rnnlab.gradcheck import gradcheck
+from rnnlab.finite_differences import gradcheck
 from rnnlab.tasks.readout import mse_loss, readout_backward, readout_forward, xent_loss
 
 torch = pytest.importorskip("torch")
