@@ -66,6 +66,12 @@ class ExperimentConfig:
             raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}")
         if len(set(self.models)) != len(self.models) or len(set(self.lengths)) != len(self.lengths):
             raise ConfigError("--models and --lengths must not repeat an entry")
+        if self.task == AGREEMENT:
+            for n in self.lengths:
+                if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 12:
+                    raise ConfigError(f"agreement lengths are subject-verb distances 0..12, got {n!r}")
+            if self.train.omega:
+                raise ConfigError("--omega is not available for the agreement task")
         if self.train.omega and any(not m.startswith(("rnn", "irnn")) for m in self.models):
             raise ConfigError("--omega applies to RNN models only (rnn-*, irnn); drop lstm/gru from --models")
 
@@ -88,15 +94,54 @@ def run_one(task: str, model: str, length: int, seed: int, train_cfg: dict) -> d
     return train(make_task(task, length), model, seed=seed, config=cfg)
 
 
+AGREEMENT_ITEMS = 500        # fresh test sentences at the run's distance
+AGREEMENT_SUCCESS = 0.9      # accuracy that counts as solved (chance: 0.5)
+
+
 def _agreement_run(model, length, seed, cfg):
-    """Seam for the agreement task (issue 3's language model on its agreement corpus)."""
-    try:
-        from .data import agreement  # noqa: F401
-        from .lm import LanguageModel  # noqa: F401
-    except ImportError as e:
-        raise ConfigError("task 'agreement' needs rnnlab.LanguageModel and rnnlab.data.agreement "
-                          f"(the language-model issue), which this installation lacks ({e.name})") from None
-    raise ConfigError("task 'agreement' is not wired into the runner yet")
+    """Agreement (Linzen et al. 2016) with the language model: train ``model`` on builtin:agreement (all
+    distances up to 12, sentence batches) for the step/time budget, then score it on fresh sentences in which
+    exactly ``length`` words separate subject and verb. Success: accuracy >= 0.9 (chance 0.5)."""
+    import math
+    import time
+
+    import numpy as np
+
+    from .data import agreement_items, build_vocab, builtin_split, encode_file
+    from .lm import LanguageModel
+    from .pipeline import SentenceData
+    from .tasks.agreement import agreement_scores
+    from .tasks.model import MODELS
+    from .train import TrainConfig as LMTrainConfig
+    from .train import Trainer
+
+    t0 = time.perf_counter()
+    spec = "builtin:agreement"
+    vocab = build_vocab(spec, 1000)
+    train, valid = encode_file(spec, vocab), encode_file(builtin_split(spec, "valid"), vocab)
+    m = MODELS[model]
+    lm = LanguageModel(len(vocab), cfg.hidden_size, cell=m["cell"], nonlinearity=m.get("nonlinearity", "tanh"),
+                       embedding_size=32, seed=seed, init=cfg.init or m["init"], spectral_radius=cfg.spectral_radius,
+                       forget_bias=(cfg.forget_bias or m.get("forget_bias")) if m["cell"] == "lstm" else None)
+    batch = min(cfg.batch_size, 64)
+    steps_per_epoch = math.ceil(train.n_sentences / batch)
+    tcfg = LMTrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, clip=cfg.clip, clip_value=cfg.clip_value, batch_size=batch,
+                         epochs=max(1, math.ceil(cfg.max_steps / steps_per_epoch)), time_budget=cfg.budget_seconds,
+                         seed=seed, halve_lr=False)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(lm, tcfg, SentenceData(train, valid, batch, seed), tmp, {}, log=lambda *a: None,
+                          progress=False)
+        trainer.cfg.epochs = tcfg.epochs
+        with np.errstate(all="ignore"):
+            trainer.run()
+    scores = agreement_scores(lm, vocab, agreement_items(AGREEMENT_ITEMS, seed=10_000 + seed, distance=length))
+    acc = scores["accuracy"]
+    return {"task": AGREEMENT, "model": model, "length": int(length), "seed": int(seed), "metric_name": "accuracy",
+            "metric": acc, "baseline": 0.5, "fraction_wrong": 1.0 - acc, "success": bool(acc >= AGREEMENT_SUCCESS),
+            "solved_step": None, "steps": int(trainer.state["step"]), "seconds": round(time.perf_counter() - t0, 3),
+            "diverged": bool(trainer.state["skipped_steps"] > 0), "train_loss": None, "train_loss_max": None,
+            "grad_norm_max": None, "omega": None, "eval_sequences": AGREEMENT_ITEMS}
 
 
 def _worker(args):
@@ -264,8 +309,6 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str, jobs: int = 1, progress:
     Returns all records in the directory (earlier runs included)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer, got {jobs!r}")
-    if cfg.task == AGREEMENT:
-        _agreement_run(None, None, None, cfg.train)
     ident = _prepare_out(out_dir, cfg)
     records = load_results(out_dir)
     done = {_key(r) for r in records}
