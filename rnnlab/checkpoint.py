@@ -182,5 +182,6 @@ def load_model(model_dir):
         lm = LanguageModel.from_config(cfg, class_of_word=classes)
         lm.load_params(params)
     except (KeyError, TypeError, ConfigError) as e:
-        raise CheckpointError(f"{path} does not match this rnnlab's model configuration: {e}") from None
+        raise CheckpointError(f"{path} does not match its own model configuration ({e}); it was altered or written "
+                              f"by another program: use another checkpoint or retrain") from None
     return lm, meta

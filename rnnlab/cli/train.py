@@ -98,6 +98,8 @@ def _configs(args):
     from ..pipeline import DataConfig
     from ..train import TrainConfig
 
+    if args.resume and args.force:
+        raise ConfigError("--resume continues the run in --out and --force replaces it; choose one")
     if args.classes is not None and args.output != "class":
         raise ConfigError("--classes applies to the class-factorised output; add --output class")
     if args.classes is not None and args.classes > args.vocab_size:
@@ -127,8 +129,8 @@ def _check_resume_flags(args, out, fresh):
     from ..errors import ConfigError
 
     given = [k for k, v in vars(args).items() if k not in _RESUME_FREE and v != args.get_default(k)]
-    if not given:
-        return
+    if not given or not (out / "last.npz").is_file():
+        return  # nothing to compare with: train_language_model says what is missing
     saved = read_meta(out / "last.npz")
     for k in given:
         section, key = _SAVED_AS[k]
