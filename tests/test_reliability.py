@@ -139,7 +139,7 @@ def wait_for(path, proc, timeout=60.0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig, mode, epochs", [(signal.SIGINT, [], 40), (signal.SIGTERM, STREAM_OVERLAP, 15)],
+@pytest.mark.parametrize("sig, mode, epochs", [(signal.SIGINT, [], 20), (signal.SIGTERM, STREAM_OVERLAP, 8)],
                          ids=["SIGINT-sentences", "SIGTERM-stream-k2>k1"])
 def test_signal_saves_exits_130_and_resume_finishes_exactly(tmp_path, corpus, sig, mode, epochs):
     out = tmp_path / "run"
@@ -165,30 +165,48 @@ def test_signal_saves_exits_130_and_resume_finishes_exactly(tmp_path, corpus, si
 @pytest.mark.slow
 def test_kill_9_at_random_moments_loses_at_most_the_last_interval(tmp_path, corpus):
     rng = random.Random(2024)
-    out, epochs = tmp_path / "run", 50
+    out, epochs = tmp_path / "run", 30
+    last = out / "last.npz"
     argv = train_argv(corpus, out, [], epochs) + ["--checkpoint-every", "0.02"]
     proc = start(argv, cwd=tmp_path)
-    wait_for(out / "last.npz", proc)
-    steps, kills = [], 0
-    for _ in range(4):
-        time.sleep(rng.uniform(0.0, 0.5))
+    steps, seen = [], 0
+    for _ in range(6):
+        # once this process has written a checkpoint of its own, kill it at a random moment within ~5 more
+        while not (last.exists() and last.stat().st_mtime_ns > seen) and proc.poll() is None:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0.0, 0.1))
         if proc.poll() is not None:    # finished before the kill: nothing left to interrupt
             break
         proc.kill()
         proc.wait()
-        kills += 1
-        params, meta, _ = checkpoint.load(out / "last.npz")   # complete, checksum verified
+        params, meta, _ = checkpoint.load(last)   # complete, checksum verified
         assert all(np.isfinite(v).all() for v in params.values())
         steps.append(meta["state"]["step"])
+        seen = last.stat().st_mtime_ns
         proc = start(["train", "--resume", "--quiet", "--out", out], cwd=tmp_path)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
-    assert kills >= 2 and steps == sorted(steps) and steps[-1] > 0
+    assert len(steps) >= 3 and steps == sorted(steps) and steps[0] > 0
     assert not list(out.glob(".*.tmp"))                      # temporaries of cut-short saves are cleaned up
     records, cut = log_records(out)
-    assert cut <= kills and sum(r["event"] == "resume" for r in records) >= 1
+    assert cut <= len(steps) and sum(r["event"] == "resume" for r in records) == len(steps)
     assert run_here(train_argv(corpus, tmp_path / "ref", [], epochs)) == 0
     assert_same_run(tmp_path / "ref", out)
+
+
+def test_sigterm_before_training_starts_exits_130_with_one_line(tmp_path, corpus, monkeypatch, capsys):
+    import rnnlab.pipeline
+
+    def prepare_data(*a, **k):   # SIGTERM while the corpus is being read: nothing to save yet
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(rnnlab.pipeline, "prepare_data", prepare_data)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main([str(a) for a in train_argv(corpus, tmp_path / "m", [], 1)]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["rnnlab train: interrupted"]
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 # -- numerical blow-up -------------------------------------------------------------------------------------
