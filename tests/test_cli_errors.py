@@ -367,3 +367,11 @@ def test_disk_full_while_checkpointing(capsys, tmp_path, files, monkeypatch):
 def test_out_below_a_file(capsys, tmp_path, files):
     rc, _, err = run_cli(capsys, *train_args(tmp_path, files["small"]), "--out", files["small"] / "sub")
     assert_one_line_error(rc, err, "Not a directory", str(files["small"]))
+
+
+def test_other_commands_bad_input(capsys, tmp_path, files):
+    rc, _, err = run_cli(capsys, "gradcheck", "--seed", "-1")
+    assert_one_line_error(rc, err, "argument --seed", "-1")
+    pytest.importorskip("torch")
+    rc, _, err = run_cli(capsys, "import", "--torch", files["small"], "--out", tmp_path / "q")
+    assert_one_line_error(rc, err, "small.txt", "not a readable torch file", "rnnlab export")
