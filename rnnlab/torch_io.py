@@ -93,7 +93,7 @@ def read_pt(path):
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
-            KeyError, AttributeError, TypeError) as e:
+            KeyError, IndexError, AttributeError, TypeError) as e:
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path} is not a readable torch file of rnnlab's ({first}); "
                               f"write one with 'rnnlab export'") from None
