@@ -1,9 +1,10 @@
-# rnnlab: every target creates the virtual environment it needs.
+# rnnlab: every target creates the virtual environment it needs (a fresh machine needs only Python and pip).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+DEMO_OUT ?= demo-out
 
 .PHONY: demo test lint bench docs clean
 
@@ -12,20 +13,24 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[plot]'
 	touch $@
 
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,plot]'
 	touch $@ $(STAMP_RUN)
 
+## demo: train a tanh RNN and an LSTM on the built-in agreement corpus, sample, score, write the report
 demo: $(STAMP_RUN)
-	$(BIN)/rnnlab gradcheck
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh $(DEMO_OUT)
 
+## test: lint and the whole suite (installs the test extras, and Chromium for the report test)
 test: $(STAMP_TEST)
+	@bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2
 
+## bench: the performance table (rnnlab vs PyTorch vs the tutorial's algorithm)
 bench: $(STAMP_TEST)
 	$(BIN)/python -m benchmarks
 
@@ -36,4 +41,4 @@ lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache $(DEMO_OUT)

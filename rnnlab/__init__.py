@@ -18,7 +18,7 @@ def __getattr__(name):
         from .lm import LanguageModel
         return LanguageModel
     if name in ("optim", "diagnostics", "interop", "reference", "tasks", "data", "errors", "init", "bptt",
-                "sparse", "output", "lm", "train", "checkpoint"):
+                "sparse", "output", "lm", "train", "checkpoint", "regularizers", "experiment"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")

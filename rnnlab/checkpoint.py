@@ -50,11 +50,19 @@ def save(path, params: dict, meta: dict, extra: dict | None = None) -> None:
     record = dict(meta, format=FORMAT, format_version=FORMAT_VERSION, rnnlab_version=__version__,
                   checksum=_checksum(arrays))
     arrays["__meta__"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write(path, write) -> None:
+    """Write a file so that a crash at any moment leaves the old file or the new one, never a torn one:
+    ``write(f)`` fills a temporary file in the same directory, which is flushed, fsync'ed and renamed over
+    ``path``; the directory is fsync'ed so that the rename itself survives a power cut."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -62,7 +70,7 @@ def save(path, params: dict, meta: dict, extra: dict | None = None) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    try:  # make the rename itself durable
+    try:
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)
@@ -72,33 +80,87 @@ def save(path, params: dict, meta: dict, extra: dict | None = None) -> None:
         pass
 
 
-def load(path):
-    """Read and verify a checkpoint: returns (params, meta, extra) with extra keyed as saved."""
+def _open(path):
+    """np.load of a checkpoint file, with one-line errors for what is not one."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file; give a model directory with --model")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path} ({e.strerror}); check its permissions") from None
+    if not head:
+        raise CheckpointError(f"{path} is empty: it is not a checkpoint (was it cut short?); use another "
+                              f"checkpoint or retrain")
+    if head[:2] != b"PK":
+        raise CheckpointError(f"{path} is not an rnnlab checkpoint (not an .npz archive); give a model directory "
+                              f"or a .npz written by rnnlab")
+    try:
+        return np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}); "
                               f"use another checkpoint or retrain") from None
-    if "__meta__" not in arrays:
-        raise CheckpointError(f"{path} is not an rnnlab checkpoint (no metadata)")
+
+
+def _meta_record(path, raw):
     try:
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+        meta = json.loads(raw.tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise CheckpointError(f"{path} has unreadable metadata; it is corrupt") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an rnnlab checkpoint")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer rnnlab ({meta.get('rnnlab_version')}); "
-                              f"upgrade rnnlab to read it")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer rnnlab ({meta.get('rnnlab_version')}, checkpoint "
+                              f"format {version}); upgrade rnnlab to read it")
+    return meta
+
+
+def read_meta(path) -> dict:
+    """The metadata record of a checkpoint, without reading (or verifying) its arrays."""
+    with _open(path) as z:
+        if "__meta__" not in z.files:
+            raise CheckpointError(f"{path} is not an rnnlab checkpoint (no metadata)")
+        try:
+            raw = z["__meta__"]
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+            raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}); "
+                                  f"use another checkpoint or retrain") from None
+    return _meta_record(path, raw)
+
+
+def load(path):
+    """Read and verify a checkpoint: returns (params, meta, extra) with extra keyed as saved."""
+    path = Path(path)
+    with _open(path) as z:
+        try:
+            arrays = {k: z[k] for k in z.files}
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+            raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}); "
+                                  f"use another checkpoint or retrain") from None
+    if "__meta__" not in arrays:
+        raise CheckpointError(f"{path} is not an rnnlab checkpoint (no metadata)")
+    meta = _meta_record(path, arrays.pop("__meta__"))
     if _checksum(arrays) != meta.get("checksum"):
         raise CheckpointError(f"{path} failed its checksum: it is corrupt; use another checkpoint or retrain")
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     extra = {k: v for k, v in arrays.items() if not k.startswith("param/")}
     return params, meta, extra
+
+
+def remove_temporaries(directory) -> list[Path]:
+    """Delete the temporary files that a save cut short by a crash (``kill -9``) left in ``directory``."""
+    removed = []
+    for p in Path(directory).glob(".*.npz.*.tmp"):
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
 
 
 def find_model_file(model_dir) -> Path:
@@ -128,5 +190,6 @@ def load_model(model_dir):
         lm = LanguageModel.from_config(cfg, class_of_word=classes)
         lm.load_params(params)
     except (KeyError, TypeError, ConfigError) as e:
-        raise CheckpointError(f"{path} does not match this rnnlab's model configuration: {e}") from None
+        raise CheckpointError(f"{path} does not match its own model configuration ({e}); it was altered or written "
+                              f"by another program: use another checkpoint or retrain") from None
     return lm, meta

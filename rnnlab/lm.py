@@ -11,10 +11,11 @@ Parameters live in one flat dict with the names of the equivalent torch module (
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from .config import ConfigMixin
 from .errors import ConfigError, ShapeError
 from .layers import make_layer
 from .layers.base import _check_dtype
@@ -23,12 +24,14 @@ from .sparse import SparseGrad, segment_sum
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigMixin):
     """The architecture of a LanguageModel (the arguments of its constructor), saved in every checkpoint.
 
     Raises:
         ConfigError: a size below 1, a vocabulary below 2, or an unknown cell or output.
     """
+
+    _what = "model configuration"
 
     vocab_size: int
     hidden_size: int = 100          # the tutorial's hidden layer
@@ -60,18 +63,6 @@ class ModelConfig:
             raise ConfigError(f"unknown output {self.output!r}; choose softmax or class")
         self.dtype = np.dtype(self.dtype).name
 
-    def to_dict(self):
-        """The fields as a JSON-able dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """The config ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown model configuration keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def default_classes(vocab_size: int, n_classes: int | None = None, counts=None) -> np.ndarray:
@@ -199,7 +190,8 @@ class LanguageModel:
             raise ShapeError(f"token ids must lie in [0, {self.vocab_size}), got {x.min()}..{x.max()}")
         return self.layer.forward(self.embed(x), h0)
 
-    def _outputs(self):
+    def output_params(self) -> dict:
+        """The output layer's parameters (decoder, and class decoder for class output), by name."""
         return {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder."))}
 
     # -- training ------------------------------------------------------------------------------------
@@ -241,7 +233,7 @@ class LanguageModel:
         yv = yf if all_valid else yf[valid]
         if yv.max() >= self.vocab_size:
             raise ShapeError(f"target ids must lie in [0, {self.vocab_size}) or be -1 (padding)")
-        loss_sum, dh, grads = self.output.loss_and_grad(self._outputs(), hv, yv, scale=1.0 / n,
+        loss_sum, dh, grads = self.output.loss_and_grad(self.output_params(), hv, yv, scale=1.0 / n,
                                                         need_grad=need_grad)
         loss = loss_sum / n
         if not need_grad:
@@ -280,14 +272,14 @@ class LanguageModel:
         if self.output.kind == "softmax":
             z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
         else:
-            z = self.output.log_probs(self._outputs(), out.reshape(-1, H))
+            z = self.output.log_probs(self.output_params(), out.reshape(-1, H))
         return z.reshape(T, B, -1)
 
     def log_probs(self, x, h0=None):
         """(T, B, V) log p(next word | prefix) and the final state."""
         out, hn, _ = self.hidden(x, h0)
         T, B, H = out.shape
-        return self.output.log_probs(self._outputs(), out.reshape(-1, H)).reshape(T, B, -1), hn
+        return self.output.log_probs(self.output_params(), out.reshape(-1, H)).reshape(T, B, -1), hn
 
     def to_torch(self):
         """The equivalent torch module (see ``rnnlab.interop``)."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint
+from .config import ConfigMixin
 from .errors import ConfigError, DataError
 from .lm import LanguageModel, ModelConfig
 from .train import TrainConfig, Trainer, evaluate
@@ -23,13 +24,15 @@ EVAL_BATCH = 64
 
 
 @dataclass
-class DataConfig:
+class DataConfig(ConfigMixin):
     """Where the text comes from and how it is read (the data flags of ``rnnlab train``); saved in every
     checkpoint so that evaluation and sampling read text the same way.
 
     Raises:
         ConfigError: a vocabulary below 4 or a validation fraction outside (0, 0.5).
     """
+
+    _what = "data configuration"
 
     train: str = "builtin:agreement"  # a file, or builtin:agreement
     valid: str | None = None          # None: the builtin's valid split, or the last 5% of the training sentences
@@ -54,15 +57,6 @@ class DataConfig:
         return {"format": self.format, "level": self.level, "column": self.column, "field": self.field,
                 "errors": self.errors, "skip_bad_lines": self.skip_bad_lines, "lowercase": self.lowercase}
 
-    def to_dict(self):
-        """The fields as a JSON-able dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """The config ``to_dict`` wrote; keys it does not know are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 # -- data behind the trainer ---------------------------------------------------------------------------
@@ -92,6 +86,11 @@ class SentenceData:
         """The validation sentences in batches of ``EVAL_BATCH``, in order."""
         return eval_batches(self.valid)
 
+    def probe_batch(self):
+        """The validation batch of the longest sentences: where the gradient's reach shows."""
+        from .data import sentence_batches
+        return max(sentence_batches(self.valid, 32, shuffle=False), key=lambda b: b[0].shape[0])
+
 
 class StreamData:
     """The corpus as one stream, as the classic RNNLM toolkits read it, cut into B parallel streams.
@@ -100,6 +99,8 @@ class StreamData:
     sentence is read exactly as in sentence mode, but the state flows on from the sentence before. Each
     update runs forward over a window of k2 steps that ends k1 steps after the previous one and learns from
     its last k1 outputs: TBPTT(k1, k2) of Williams & Peng (1990). With k2 = k1 the windows do not overlap.
+    Each window is read from the (memory-mapped) corpus when it is needed (``data.stream_window``), so
+    memory does not grow with the corpus.
     """
 
     stream = True
@@ -107,28 +108,14 @@ class StreamData:
     def __init__(self, train, valid, batch_size, k1, k2=None):
         self.train, self.valid, self.B, self.k1 = train, valid, batch_size, k1
         self.k2 = k2 or k1
-        vocab = train.vocab
-        S, N = train.n_sentences, train.n_tokens
-        M = N + S
+        M = train.n_predicted
         if M < 2 * batch_size:
             raise DataError(f"the training corpus ({M} targets) is too small for {batch_size} parallel streams; "
-                            f"lower --batch-size")
-        L = -(-M // batch_size)                                        # ceil: only the last stream is padded
-        y = np.full(batch_size * L, -1, dtype=np.int32)
-        ends = np.asarray(train.offsets[1:]) + np.arange(S)            # where each </s> goes
-        is_tok = np.ones(M, dtype=bool)
-        is_tok[ends] = False
-        y[:M][is_tok] = train.tokens
-        y[ends] = vocab.eos
-        x = np.full(batch_size * L, vocab.eos, dtype=np.int32)
-        x[0] = vocab.bos
-        x[1:M] = y[:M - 1]
-        x[1:M][y[:M - 1] == vocab.eos] = vocab.bos                     # after </s> comes <s>
-        self.x, self.y = x.reshape(batch_size, L), y.reshape(batch_size, L)
-        self.L = L
+                            f"lower --batch-size to at most {M // 2}")
+        self.L = -(-M // batch_size)                                   # ceil: only the last stream is padded
 
     def _windows(self):
-        """(s, p, e): window [s, e) learns from outputs [p, e); the next window starts at s' = p + k1 - overlap."""
+        """(s, p, e, s'): window [s, e) learns from outputs [p, e); the next window starts at s'."""
         overlap = self.k2 - self.k1
         for p in range(0, self.L, self.k1):
             yield max(0, p - overlap), p, min(p + self.k1, self.L), max(0, p + self.k1 - overlap)
@@ -136,13 +123,15 @@ class StreamData:
     def epoch_batches(self, epoch, start=0):
         """The (x, y) windows of an epoch, (T <= k2, B) each, from window ``start`` on; targets already
         learnt from in the previous window are -1. The same every epoch."""
+        from .data import stream_window
+
         for i, (s, p, e, s_next) in enumerate(self._windows()):
             if i < start:
                 continue
-            x = self.x[:, s:e].T.astype(np.int64)
-            y = self.y[:, s:e].T.astype(np.int64)
+            x, y = stream_window(self.train, self.B, s, e)
             y[: p - s] = -1             # outputs already learnt from in the previous window
-            self._carry_at = s_next - 1 - s  # the state entering s' (-1: this window's own entering state)
+            # the state entering s' (-1: this window's own entering state); the last window has no next one
+            self._carry_at = min(s_next - 1 - s, e - s - 1)
             yield x, y
 
     def carry_index(self, x):
@@ -156,6 +145,11 @@ class StreamData:
     def valid_batches(self):
         """The validation sentences in batches of ``EVAL_BATCH``, in order (sentences, not a stream)."""
         return eval_batches(self.valid)
+
+    def probe_batch(self):
+        """60 steps of 4 validation streams, the state carried across sentences as in training."""
+        from .data import stream_batches
+        return next(stream_batches(self.valid, 4, 60))
 
 
 def eval_batches(corpus):
@@ -202,48 +196,135 @@ def prepare_data(dcfg: DataConfig, cache_dir, log=print):
     return vocab, train, valid
 
 
-def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig, out_dir, resume=False,
-                         log=print, progress=True):
-    """Train (or resume) a language model into ``out_dir``; returns the Trainer's exit status."""
-    out = Path(out_dir)
-    if resume:
-        path = out / "last.npz"
-        if not path.exists():
-            raise checkpoint.CheckpointError(f"nothing to resume in {out}: no last.npz")
+def _resumable(out: Path):
+    """(meta, extra) of ``out/last.npz`` if it holds a run that can be resumed; CheckpointError otherwise."""
+    path = out / "last.npz"
+    if not path.exists():
+        what = "no such directory" if not out.exists() else "no last.npz"
+        raise checkpoint.CheckpointError(f"nothing to resume in {out}: {what}; start the run without --resume")
+    try:
         _, meta, extra = checkpoint.load(path)
-        dcfg = DataConfig.from_dict(meta["data"])
-        tcfg_saved = TrainConfig.from_dict(meta["train"])
+    except checkpoint.CheckpointError as e:
+        best = " (best.npz is an earlier state of the same run: copy it to last.npz to resume from there)" \
+            if (out / "best.npz").exists() else ""
+        raise checkpoint.CheckpointError(f"cannot resume: {e}{best}") from None
+    missing = [k for k in ("data", "train", "model", "state", "optimizer", "vocab") if k not in meta]
+    if missing:
+        raise checkpoint.CheckpointError(f"{path} holds a model but no training state ({', '.join(missing)} "
+                                         f"missing); it cannot be resumed: train a new run in another --out")
+    return meta, extra
+
+
+def _check_same_data(out, meta, vocab, train):
+    """A resumed run must see the data it was trained on; an edited corpus would change batches and ids."""
+    saved = meta.get("corpus")
+    now = {"train_tokens": int(train.n_tokens), "train_sentences": int(train.n_sentences)}
+    if vocab.to_json() != meta["vocab"] or (saved is not None and saved != now):
+        raise checkpoint.CheckpointError(
+            f"the training data of the run in {out} has changed since it was saved ({meta['data']['train']}: "
+            f"{now['train_sentences']} sentences now, {(saved or {}).get('train_sentences', '?')} then, or another "
+            f"vocabulary); restore the original corpus to resume, or train a new run in another --out")
+
+
+def _claim_out_dir(out: Path, force: bool):
+    """A fresh run may not silently mix with (or overwrite) a model already in ``out``."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory; choose another --out")
+    old = [n for n in ("best.npz", "last.npz") if (out / n).exists()]
+    if old and not force:
+        raise checkpoint.CheckpointError(f"{out} already holds a model ({', '.join(old)}); continue its run with "
+                                         f"--resume, choose another --out, or pass --force to replace it")
+    if force:
+        for n in ("best.npz", "last.npz", "log.jsonl"):
+            if (out / n).exists():
+                (out / n).unlink()
+
+
+def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig, out_dir, resume=False,
+                         log=print, progress=True, force=False, report=True):
+    """Train (or resume) a language model into ``out_dir``; returns the Trainer's exit status. With
+    ``report``, a run that finishes ends by writing the gradient report of its model into ``out_dir/report``.
+
+    A fresh run refuses a directory that already holds a model unless ``force`` (which deletes its best.npz,
+    last.npz and log.jsonl). ``resume`` continues ``out_dir/last.npz`` with its saved configuration; of
+    ``tcfg`` only ``epochs`` (when larger than saved) and ``time_budget`` apply.
+    """
+    out = Path(out_dir)
+    if resume and force:
+        raise ConfigError("--resume continues the run in --out and --force replaces it; choose one")
+    if resume:
+        meta, extra = _resumable(out)
+        try:
+            dcfg = DataConfig.from_dict(meta["data"])
+            tcfg_saved = TrainConfig.from_dict(meta["train"])
+            model_cfg = ModelConfig.from_dict(meta["model"])
+        except (ConfigError, TypeError, AttributeError) as e:
+            raise checkpoint.CheckpointError(f"{out / 'last.npz'} holds a configuration this rnnlab cannot use "
+                                             f"({e}); resume it with the rnnlab that wrote it") from None
         # a resumed run may be given more epochs or time; everything else is as saved
         tcfg_saved.epochs = max(tcfg_saved.epochs, tcfg.epochs)
         tcfg_saved.time_budget = tcfg.time_budget
         tcfg = tcfg_saved
+    else:
+        _claim_out_dir(out, force)
     out.mkdir(parents=True, exist_ok=True)
+    checkpoint.remove_temporaries(out)
     vocab, train, valid = prepare_data(dcfg, out / "cache", log=log)
     if resume:
-        lm = LanguageModel.from_config(ModelConfig.from_dict(meta["model"]),
-                                       class_of_word=extra.get("extra/class_of_word"))
+        _check_same_data(out, meta, vocab, train)
+        lm = LanguageModel.from_config(model_cfg, class_of_word=extra.get("extra/class_of_word"))
     else:
         kw = dict(model_kwargs)
         if kw.get("output") == "class":
             n_classes = kw.pop("n_classes", None) or max(2, int(round(math.sqrt(len(vocab)))))
-            kw["class_of_word"] = vocab.frequency_classes(min(n_classes, len(vocab)))
+            if n_classes > len(vocab):
+                raise ConfigError(f"--classes {n_classes} is more than the vocabulary ({len(vocab)} tokens in "
+                                  f"{dcfg.train}); choose at most {len(vocab)} classes")
+            kw["class_of_word"] = vocab.frequency_classes(n_classes)
         lm = LanguageModel(len(vocab), **kw)
     if tcfg.stream:
         data = StreamData(train, valid, tcfg.batch_size, tcfg.bptt_chunk, tcfg.bptt_window)
     else:
         data = SentenceData(train, valid, tcfg.batch_size, tcfg.seed)
-    meta_base = {"data": dcfg.to_dict(), "vocab": vocab.to_json()}
+    meta_base = {"data": dcfg.to_dict(), "vocab": vocab.to_json(),
+                 "corpus": {"train_tokens": int(train.n_tokens), "train_sentences": int(train.n_sentences)}}
     trainer = Trainer(lm, tcfg, data, out, meta_base, log=log, progress=progress)
     if resume:
-        trainer.restore(out / "last.npz")
-        log(f"resuming {out} at epoch {trainer.state['epoch'] + 1}, batch {trainer.state['batch']}")
+        try:
+            trainer.restore(out / "last.npz")
+        except (ConfigError, KeyError, TypeError, ValueError) as e:
+            raise checkpoint.CheckpointError(f"{out / 'last.npz'} does not match its own configuration ({e}); "
+                                             f"it cannot be resumed: train a new run in another --out") from None
+        st = trainer.state
+        if st["epoch"] >= tcfg.epochs:
+            log(f"nothing left to do: the run in {out} has finished its {tcfg.epochs} epochs; "
+                f"give --epochs N (more than {tcfg.epochs}) to train longer")
+            return 0
+        log(f"resuming {out} at epoch {st['epoch'] + 1}, batch {st['batch']} (step {st['step']})")
     else:
         log(f"model: {lm!r}, {sum(v.size for v in lm.params.values()):,} parameters")
         log(f"training: {tcfg.optimizer} lr {tcfg.learning_rate:g}, batch {tcfg.batch_size}, "
             f"{'full BPTT' if tcfg.truncate is None else f'truncate {tcfg.truncate}'}"
             f"{', stream' if tcfg.stream else ''}, clip {tcfg.clip}, epochs {tcfg.epochs}"
             f"{'' if tcfg.time_budget is None else f', time budget {tcfg.time_budget:g} s'}")
-    return trainer.run()
+    status = trainer.run()
+    if status == 0 and report:
+        write_training_report(out, log)
+    return status
+
+
+def write_training_report(out, log=print):
+    """The diagnostics report of a trained model directory (skipped, with a note, without matplotlib)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log("report skipped: matplotlib is not installed (pip install 'rnnlab[plot]')")
+        return
+    from .report.models import diagnose_model_dirs
+
+    t0 = time.perf_counter()
+    diagnose_model_dirs([out], Path(out) / "report", log=lambda *a: None)
+    log(f"gradient report: {Path(out) / 'report' / 'report.html'} ({time.perf_counter() - t0:.1f} s)")
 
 
 def load_for_use(model_dir):

@@ -14,8 +14,10 @@ def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1
            rng=None, banned=()):
     """Draw ``n`` continuations of ``[bos] + prime``. Returns a list of id lists (prime excluded, eos
     excluded), each at most ``max_length`` tokens."""
-    if n < 1 or max_length < 1:
-        raise ConfigError("the number of samples and --max-length must be at least 1")
+    if n < 1:
+        raise ConfigError(f"the number of samples (-n) must be at least 1, got {n}")
+    if max_length < 1:
+        raise ConfigError(f"max-length must be at least 1, got {max_length}")
     if not (temperature > 0 and np.isfinite(temperature)):
         raise ConfigError(f"temperature must be a positive number, got {temperature}")
     rng = np.random.default_rng(rng)
@@ -23,7 +25,7 @@ def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1
     x = np.repeat(prefix[:, None], n, axis=1)               # (T0, n)
     out, h, _ = lm.hidden(x)
     H = lm.hidden_size
-    params = lm._outputs()
+    params = lm.output_params()
     ban = np.array(sorted({bos, *banned}), dtype=np.int64)
     seqs = np.zeros((max_length, n), dtype=np.int64)
     alive = np.ones(n, dtype=bool)
@@ -31,9 +33,9 @@ def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1
     last = out[-1]                                           # (n, H)
     for t in range(max_length):
         logp = lm.output.log_probs(params, last.reshape(-1, H)).astype(np.float64)
-        logp /= temperature
         logp[:, ban] = -np.inf
-        logp -= logp.max(axis=1, keepdims=True)
+        logp -= logp.max(axis=1, keepdims=True)             # before the division: finite for any temperature
+        logp /= temperature
         p = np.exp(logp)
         cdf = np.cumsum(p, axis=1)
         u = rng.random(n) * cdf[:, -1]

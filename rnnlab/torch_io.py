@@ -20,9 +20,7 @@ the model outside rnnlab (e.g. the distributed runs of ``examples/distributed_tr
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -80,19 +78,7 @@ def save_pt(path, model, meta: dict | None = None) -> None:
         raise CheckpointError(f"refusing to save a model with non-finite values in {', '.join(bad)}")
     obj = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnlab_version": __version__,
            "state_dict": sd, "config": json.dumps(cfg)}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    checkpoint.atomic_write(path, lambda f: torch.save(obj, f))
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -107,7 +93,7 @@ def read_pt(path):
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
-            KeyError, AttributeError, TypeError) as e:
+            KeyError, IndexError, AttributeError, TypeError) as e:
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path} is not a readable torch file of rnnlab's ({first}); "
                               f"write one with 'rnnlab export'") from None

@@ -4,7 +4,9 @@ One step:  loss, grads = model(x, y)  ->  non-finite guard  ->  clip  ->  optimi
 
 - A step whose loss or gradient is not finite is skipped (logged); after ``max_bad_steps`` in a row the
   trainer rolls back to the last good state (the last checkpoint held in memory) and halves the
-  learning rate. Non-finite parameters are never written (``checkpoint.save`` refuses them).
+  learning rate. An update that overflows the parameters themselves is caught before any snapshot or
+  checkpoint and rolled back the same way, so non-finite parameters are never kept, written or chosen as
+  best (``checkpoint.save`` refuses them too). More than 10 rollbacks raise NumericalError.
 - The tutorial's schedule (``halve_lr``): the learning rate is halved whenever the validation loss rises.
 - ``last.npz`` is written at the end of every epoch, every ``checkpoint_every`` seconds, and on
   Ctrl-C/SIGTERM; ``best.npz`` whenever validation improves. The batch order of an epoch is a function
@@ -19,12 +21,14 @@ import math
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint
+from .config import ConfigMixin
+from .diagnostics.diagnose import summary_line
 from .errors import ConfigError, NumericalError
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 
@@ -32,13 +36,15 @@ DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "ad
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """How to train (the optimisation flags of ``rnnlab train``); saved in every checkpoint.
 
     Raises:
         ConfigError: an unknown optimiser, a learning rate, clip or time budget that is not positive, a
             negative truncation or epoch count, sizes below 1, or ``bptt_window`` below ``bptt_chunk``.
     """
+
+    _what = "training configuration"
 
     optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam
     lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
@@ -80,18 +86,6 @@ class TrainConfig:
         """``lr``, or the optimiser's default (``DEFAULT_LR``) when it is None."""
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
-    def to_dict(self):
-        """The fields as a JSON-able dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """The config ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training configuration keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 class _Interrupt:
@@ -122,10 +116,11 @@ class _Interrupt:
 def evaluate(lm, batches) -> dict:
     """Cross-entropy (nats per predicted token) and perplexity over (x, y) batches (y == -1: padding)."""
     total, n = 0.0, 0
-    for x, y in batches:
-        loss, _, k = lm.loss(x, y)
-        total += loss * k
-        n += k
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a blown-up model scores inf, quietly
+        for x, y in batches:
+            loss, _, k = lm.loss(x, y)
+            total += loss * k
+            n += k
     if n == 0:
         return {"cross_entropy": float("nan"), "perplexity": float("nan"), "tokens": 0}
     ce = total / n
@@ -170,6 +165,15 @@ class Trainer:
         """Write ``<out>/<name>.npz``: parameters, optimiser state, carried stream state and all metadata."""
         checkpoint.save(self.out / f"{name}.npz", self.lm.params, self._meta(), self._extra())
 
+    def _params_finite(self):
+        return all(np.isfinite(v).all() for v in self.lm.params.values())
+
+    def _ensure_finite(self, epoch, batch):
+        """Roll back if an update overflowed the parameters; call before every snapshot and checkpoint."""
+        if not self._params_finite():
+            self._log_json({"event": "nonfinite_params", "epoch": epoch, "batch": batch})
+            self._rollback_logged(epoch, batch, "the parameters overflowed")
+
     def restore(self, path):
         """Load parameters, training state and optimiser state from a checkpoint written by ``save``."""
         params, meta, extra = checkpoint.load(path)
@@ -195,9 +199,22 @@ class Trainer:
         self.state["rollbacks"] += 1
         self.carry = None
 
+    def _rollback_logged(self, epoch, batch, why):
+        self._rollback()
+        self.log(f"  {why}: rolled back to the last good state, learning rate now {self.opt.lr:g}")
+        self._log_json({"event": "rollback", "epoch": epoch, "batch": batch, "lr": self.opt.lr})
+        if self.state["rollbacks"] > 10:
+            raise NumericalError("training keeps producing non-finite values after 10 rollbacks; lower the "
+                                 "learning rate or clip gradients")
+
     def _log_json(self, record):
-        with open(self.out / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        path = self.out / "log.jsonl"
+        with open(path, "a+b") as f:
+            if f.tell() > 0:  # a line cut short by a crash (kill -9) gets its own line, not the next record's
+                f.seek(-1, 2)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+            f.write((json.dumps(record) + "\n").encode())
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -205,18 +222,19 @@ class Trainer:
         """One update; returns (loss, grad_norm, n_tokens, ok)."""
         cfg = self.cfg
         stream = self.data.stream
+        # overflow is expected while training blows up; the guard below handles it, so no warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, grads, hn, n = self.lm.forward_backward(
                 x, y, h0=self.carry if stream else None, truncate=cfg.truncate,
                 state_at=self.data.carry_index(x) if stream else None)
-        norm = global_norm(grads)
-        if not (math.isfinite(loss) and math.isfinite(norm)):
-            return loss, norm, n, False
-        if cfg.clip_value is not None:
-            clip_grad_value(grads, cfg.clip_value)
-        if cfg.clip is not None:
-            clip_grad_norm(grads, cfg.clip)
-        self.opt.step(self.lm.params, grads)
+            norm = global_norm(grads)
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                return loss, norm, n, False
+            if cfg.clip_value is not None:
+                clip_grad_value(grads, cfg.clip_value)
+            if cfg.clip is not None:
+                clip_grad_norm(grads, cfg.clip)
+            self.opt.step(self.lm.params, grads)
         if stream:
             self.carry = hn
         return loss, norm, n, True
@@ -235,6 +253,8 @@ class Trainer:
         last_ckpt = time.perf_counter()
         bad_in_row = 0
         stop = False
+        if st["step"] > 0:
+            self._log_json({"event": "resume", "epoch": st["epoch"], "batch": st["batch"], "step": st["step"]})
         with _Interrupt() as interrupt:
             while st["epoch"] < cfg.epochs and not stop:
                 epoch = st["epoch"]
@@ -255,14 +275,8 @@ class Trainer:
                         self._log_json({"event": "nonfinite", "epoch": epoch, "batch": b, "loss": repr(loss),
                                         "grad_norm": repr(norm)})
                         if bad_in_row >= cfg.max_bad_steps:
-                            self._rollback()
-                            self.log(f"  {bad_in_row} non-finite steps in a row: rolled back to the last good "
-                                     f"state, learning rate now {self.opt.lr:g}")
-                            self._log_json({"event": "rollback", "epoch": epoch, "batch": b, "lr": self.opt.lr})
+                            self._rollback_logged(epoch, b, f"{bad_in_row} non-finite steps in a row")
                             bad_in_row = 0
-                            if st["rollbacks"] > 10:
-                                raise NumericalError("training keeps producing non-finite values after 10 "
-                                                     "rollbacks; lower the learning rate or clip gradients")
                     else:
                         bad_in_row = 0
                         sums["loss"] += loss * n
@@ -271,24 +285,27 @@ class Trainer:
                         sums["steps"] += 1
                         st["tokens"] += n
                         if st["step"] % 50 == 0:
+                            self._ensure_finite(epoch, b)
                             self._remember_good()
                     now = time.perf_counter()
                     st["elapsed"] = now - t_start
                     if bar is not None:
                         rate = sums["tokens"] / max(now - t_epoch, 1e-9)
                         avg = sums["loss"] / max(sums["tokens"], 1)
-                        bar.set_postfix_str(f"loss {avg:.3f} | ppl {math.exp(min(avg, 50)):.1f} | "
+                        bar.set_postfix_str(f"loss {avg:.3f} | ppl {_ppl(math.exp(min(avg, 700)))} | "
                                             f"grad-norm {norm:.2f} | {rate / 1000:.1f}k tok/s", refresh=False)
                         bar.update(1)
                     if interrupt.requested or (cfg.time_budget is not None and st["elapsed"] >= cfg.time_budget):
                         stop = True
                         break
                     if now - last_ckpt >= cfg.checkpoint_every:
+                        self._ensure_finite(epoch, b)
                         self.save("last")
                         last_ckpt = now
                 if bar is not None:
                     bar.close()
                 finished_epoch = not stop or st["batch"] >= n_batches
+                self._ensure_finite(epoch, st["batch"])
                 if finished_epoch:
                     st["epoch"] += 1
                     st["batch"] = 0
@@ -299,7 +316,7 @@ class Trainer:
                 if interrupt.requested:
                     self.log(f"interrupted: saved {self.out / 'last.npz'}; continue with --resume")
                     return 130
-        st["done"] = True
+        st["done"] = st["epoch"] >= cfg.epochs  # False after a time budget: --resume goes on
         self.save("last")
         return 0
 
@@ -308,8 +325,9 @@ class Trainer:
         valid = evaluate(self.lm, self.data.valid_batches())
         train_ce = sums["loss"] / max(sums["tokens"], 1)
         rate = sums["tokens"] / max(seconds, 1e-9)
-        improved = st["best_valid"] is None or valid["cross_entropy"] < st["best_valid"]
-        if improved and math.isfinite(valid["cross_entropy"]):
+        improved = math.isfinite(valid["cross_entropy"]) and (
+            st["best_valid"] is None or valid["cross_entropy"] < st["best_valid"])
+        if improved:
             st["best_valid"] = valid["cross_entropy"]
             self.save("best")
         # the schedule sees complete epochs only, so an interrupted and resumed run follows the same one
@@ -318,14 +336,33 @@ class Trainer:
                 self.opt.lr *= 0.5
                 st["lr"] = self.opt.lr
             st["prev_valid"] = valid["cross_entropy"]
+        gsum = self._gradient_summary()
         record = {"event": "epoch", "epoch": epoch + 1, "complete": finished, "train_loss": train_ce,
                   "train_ppl": math.exp(min(train_ce, 700)), "valid_loss": valid["cross_entropy"],
                   "valid_ppl": valid["perplexity"], "grad_norm": sums["norm"] / max(sums["steps"], 1),
-                  "tokens_per_s": rate, "seconds": seconds, "lr": self.opt.lr, "best": improved}
+                  "tokens_per_s": rate, "seconds": seconds, "lr": self.opt.lr, "best": improved,
+                  "grad_by_distance": gsum}
         self._log_json(record)
         self.log(f"epoch {epoch + 1}{'' if finished else ' (partial)'} | loss {train_ce:.3f} | "
-                 f"ppl {record['train_ppl']:.1f} | valid ppl {valid['perplexity']:.1f}{' *' if improved else ''} | "
-                 f"grad-norm {record['grad_norm']:.2f} | {rate / 1000:.1f}k tok/s | lr {self.opt.lr:g}")
+                 f"ppl {_ppl(record['train_ppl'])} | valid ppl {_ppl(valid['perplexity'])}{' *' if improved else ''} | "
+                 f"grad-norm {record['grad_norm']:.2f} | {rate / 1000:.1f}k tok/s | lr {self.opt.lr:g}"
+                 + (f" | {summary_line(gsum)}" if gsum else ""))
+
+    def _gradient_summary(self):
+        """How far back the gradient reaches, on the validation batch of the longest sentences (or 60 steps
+        of the validation stream): about one truncated backward's cost."""
+        from .diagnostics.diagnose import quick_summary
+
+        x, y = self.data.probe_batch()
+        if x.shape[0] < 2:
+            return None
+        with np.errstate(all="ignore"):
+            return quick_summary(self.lm, x, y, max_distance=min(50, x.shape[0] - 1))
+
+
+def _ppl(p):
+    """Perplexity for a log line: 123.4, or 1.01e+304 when training has blown up."""
+    return f"{p:.1f}" if p < 1e6 else f"{p:.3g}"
 
 
 def _progress(enabled, total, initial, desc):

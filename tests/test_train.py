@@ -33,8 +33,11 @@ class ToyData:
         return self.nb
 
     def valid_batches(self):
+        yield self.probe_batch()
+
+    def probe_batch(self):
         seq = (np.arange(4)[None, :] + np.arange(self.T + 1)[:, None]) % self.V
-        yield seq[:-1], seq[1:]
+        return seq[:-1], seq[1:]
 
 
 def make(tmp_path, name, dtype=np.float64, **kw):

@@ -7,13 +7,14 @@ exits 2; no traceback reaches the user for it.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from .._version import __version__
 from ..errors import RnnlabError
 
 # modules in rnnlab.cli, in the order `rnnlab --help` lists them
-COMMANDS = ["train", "evaluate", "generate", "diagnose", "gradcheck", "scale"]
+COMMANDS = ["train", "evaluate", "generate", "diagnose", "experiment", "gradcheck", "scale"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f".{name}", __name__).register(sub)
+    p.commands = sub.choices  # name -> sub-command parser
     return p
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
@@ -42,24 +48,44 @@ def main(argv=None) -> int:
         stderr, no traceback), 130 interrupted.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
     if not getattr(args, "func", None):
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         parser.print_help()
         return 2
+    if unknown:  # reported by the sub-command, whose --help lists what it takes
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    name = f"rnnlab {args.command}"
+    # SIGTERM ends a command like Ctrl-C does (training installs its own handler that saves first)
+    try:
+        old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    except ValueError:  # not the main thread
+        old_term = None
     try:
         return int(args.func(args) or 0)
     except RnnlabError as e:
-        print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
+        print(f"{name}: error: {e}", file=sys.stderr)
         return 2
     except FileNotFoundError as e:
-        print(f"rnnlab {args.command}: error: no such file: {e.filename}", file=sys.stderr)
+        print(f"{name}: error: no such file: {e.filename}", file=sys.stderr)
         return 2
     except PermissionError as e:
-        print(f"rnnlab {args.command}: error: permission denied: {e.filename}", file=sys.stderr)
+        print(f"{name}: error: permission denied: {e.filename}; check its permissions", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, a path that is a file, ...
+        where = f": {e.filename}" if e.filename else ""
+        print(f"{name}: error: {e.strerror or e}{where}; check the disk and the paths given", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{name}: error: out of memory; use a smaller model, batch or vocabulary", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"rnnlab {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,52 @@
-"""Argument groups shared by several sub-commands."""
+"""Argument groups and value checks shared by several sub-commands.
+
+The checks are argparse ``type=`` functions, so a nonsensical value (``--hidden 0``, ``--lr -1``,
+``--temperature nan``) fails while the command line is parsed, before any file is read, with argparse's
+one-line error: ``rnnlab train: error: argument --hidden: must be an integer >= 1, got '0'``.
+"""
 from __future__ import annotations
+
+import argparse
+import math
+
+
+def int_at_least(lo: int):
+    """An argparse type: an integer >= lo."""
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {s!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {s!r}")
+        return v
+    parse.__name__ = f"integer >= {lo}"
+    return parse
+
+
+def _float(s: str, what: str, ok) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}") from None
+    if not (math.isfinite(v) and ok(v)):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}")
+    return v
+
+
+def positive_float(s: str) -> float:
+    """An argparse type: a finite number > 0."""
+    return _float(s, "a positive number", lambda v: v > 0)
+
+
+def nonnegative_float(s: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    return _float(s, "a number >= 0", lambda v: v >= 0)
+
+
+def finite_float(s: str) -> float:
+    """An argparse type: any finite number."""
+    return _float(s, "a finite number", lambda v: True)
 
 
 def add_data_options(p, with_vocab=True):
@@ -13,7 +60,7 @@ def add_data_options(p, with_vocab=True):
     if with_vocab:
         g.add_argument("--level", choices=["word", "char"], default="word",
                        help="model words or characters (default word)")
-        g.add_argument("--vocab-size", type=int, default=8000,
+        g.add_argument("--vocab-size", type=int_at_least(4), default=8000,
                        help="vocabulary size including <unk>, <s>, </s> (default 8000)")
     g.add_argument("--errors", choices=["strict", "replace"], default=None,
                    help="bytes that are not UTF-8: stop with an error (strict, default) or replace them")

@@ -13,7 +13,11 @@ def register(sub):
                        "model on a corpus. Every predicted token of a sentence counts, its </s> included, "
                        "its <s> not.")
     p.add_argument("--model", required=True, metavar="DIR", help="model directory (or .npz checkpoint)")
-    p.add_argument("--test", required=True, metavar="FILE", help="corpus to evaluate on (or builtin:agreement:test)")
+    p.add_argument("--test", metavar="FILE", help="corpus to evaluate on (or builtin:agreement:test)")
+    p.add_argument("--agreement", action="store_true",
+                   help="score subject-verb agreement instead (models trained on builtin:agreement): the share "
+                        "of fresh sentences where the model prefers the verb form that agrees, by distance")
+    p.add_argument("--per-distance", type=int, default=200, help="--agreement: items per distance (default 200)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
     add_data_options(p, with_vocab=False)
     p.set_defaults(func=run)
@@ -21,8 +25,13 @@ def register(sub):
 
 def run(args) -> int:
     """``rnnlab evaluate``: ``rnnlab.pipeline.evaluate_model``, printed as a sentence or JSON; returns 0."""
+    from ..errors import ConfigError
     from ..pipeline import evaluate_model
 
+    if args.agreement:
+        return run_agreement(args)
+    if not args.test:
+        raise ConfigError("give --test FILE (the corpus to compute perplexity on), or --agreement")
     opts = {"format": args.format, "column": args.column, "field": args.field, "errors": args.errors,
             "skip_bad_lines": args.skip_bad_lines}
     r = evaluate_model(args.model, args.test, opts)
@@ -31,4 +40,22 @@ def run(args) -> int:
     else:
         print(f"perplexity {r['perplexity']:.2f} | cross-entropy {r['cross_entropy']:.4f} nats/token "
               f"({r['bits_per_token']:.3f} bits) | {r['tokens']} tokens in {r['sentences']} sentences")
+    return 0
+
+
+def run_agreement(args) -> int:
+    from ..errors import ConfigError
+    from ..pipeline import load_for_use
+    from ..tasks.agreement import agreement_benchmark, format_header, format_scores
+
+    if args.per_distance < 1:
+        raise ConfigError("--per-distance must be at least 1")
+    lm, vocab, _ = load_for_use(args.model)
+    scores = agreement_benchmark(lm, vocab, per_distance=args.per_distance)
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        print(format_header(scores))
+        from pathlib import Path
+        print(format_scores(Path(args.model).name or str(args.model), scores))
     return 0

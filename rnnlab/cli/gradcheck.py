@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+from ._common import int_at_least
+
 
 def register(sub):
     """Add the ``gradcheck`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
@@ -12,7 +14,7 @@ def register(sub):
                        "Prints one line per case; exits 1 if any case fails.")
     p.add_argument("--tol", type=float, default=1e-5, help="largest relative error that passes (default 1e-5)")
     p.add_argument("--steps", type=int, default=6, help="sequence length T of the random problems (default 6)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
 

@@ -1,24 +1,31 @@
 """`rnnlab train`: train a language model on a corpus."""
 from __future__ import annotations
 
-from ._common import add_data_options
+import sys
+
+from ._common import add_data_options, finite_float, int_at_least, nonnegative_float, positive_float
+
+DEFAULT_EPOCHS = 10
 
 
 def register(sub):
     """Add the ``train`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
     p = sub.add_parser("train", help="train a language model on a corpus",
-                       description="Train a recurrent language model with explicit BPTT. Writes best.npz, last.npz, "
-                       "log.jsonl and a gradient report into --out. Without --train it trains on the built-in "
-                       "agreement corpus.")
+                       description="Train a recurrent language model with explicit BPTT. Writes best.npz, last.npz "
+                       "and log.jsonl into --out. Without --train it trains on the built-in agreement corpus. "
+                       "last.npz is rewritten at every epoch end, every --checkpoint-every seconds and on "
+                       "Ctrl-C/SIGTERM (exit status 130); --resume continues from it exactly.")
     g = p.add_argument_group("system")
     g.add_argument("--train", default="builtin:agreement", metavar="FILE",
                    help="training corpus, or builtin:agreement (default)")
     g.add_argument("--valid", metavar="FILE", help="validation corpus (default: builtin split, or the last 5%% "
                    "of the training sentences)")
     g.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
-    g.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly where it stopped")
-    g.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default 0)")
-    g.add_argument("--checkpoint-every", type=float, default=180.0, metavar="S",
+    g.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly where it stopped "
+                   "(its saved configuration is used; only --epochs and --time-budget may change)")
+    g.add_argument("--force", action="store_true", help="replace a model or run already in --out")
+    g.add_argument("--seed", type=int_at_least(0), default=0, help="seed of initialisation and data order (default 0)")
+    g.add_argument("--checkpoint-every", type=positive_float, default=180.0, metavar="S",
                    help="seconds between checkpoints within an epoch (default 180)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--no-report", action="store_true", help="do not write the gradient report at the end")
@@ -27,56 +34,80 @@ def register(sub):
     m.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn", help="recurrent cell (default rnn)")
     m.add_argument("--nonlinearity", choices=["tanh", "relu", "sigmoid", "linear"], default="tanh",
                    help="rnn cell's nonlinearity (default tanh)")
-    m.add_argument("--hidden", type=int, default=100, help="hidden size (default 100, as the tutorial)")
-    m.add_argument("--layers", type=int, default=1, help="stacked recurrent layers (default 1)")
-    m.add_argument("--embedding", type=int, default=None, metavar="E",
+    m.add_argument("--hidden", type=int_at_least(1), default=100, help="hidden size (default 100, as the tutorial)")
+    m.add_argument("--layers", type=int_at_least(1), default=1, help="stacked recurrent layers (default 1)")
+    m.add_argument("--embedding", type=int_at_least(1), default=None, metavar="E",
                    help="word embedding size (default: none, one-hot input as in the tutorial)")
     m.add_argument("--output", choices=["softmax", "class"], default="softmax",
                    help="full softmax, or class-factorised softmax (much faster for large vocabularies)")
-    m.add_argument("--classes", type=int, default=None, help="number of classes for --output class "
+    m.add_argument("--classes", type=int_at_least(2), default=None, help="number of classes for --output class "
                    "(default sqrt of the vocabulary)")
     m.add_argument("--init", choices=["uniform", "xavier", "orthogonal", "identity"], default="uniform",
                    help="initialisation of the recurrent layers (default uniform, as torch and the tutorial)")
-    m.add_argument("--forget-bias", type=float, default=1.0, help="LSTM forget-gate bias at init (default 1.0)")
+    m.add_argument("--forget-bias", type=finite_float, default=1.0,
+                   help="LSTM forget-gate bias at init (default 1.0)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"], default="adagrad",
                    help="(default adagrad)")
-    o.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer: sgd 0.5, "
+    o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: sgd 0.5, "
                    "momentum 0.1, adagrad 0.1, rmsprop 0.002, adam 0.002)")
     o.add_argument("--no-halve-lr", action="store_true",
                    help="do not halve the learning rate when the validation loss rises (the tutorial's rule)")
-    o.add_argument("--clip", type=float, default=5.0, help="clip the global gradient norm (default 5; 0: off)")
-    o.add_argument("--clip-value", type=float, default=None, help="clamp each gradient entry to +-V")
-    o.add_argument("--truncate", type=int, default=None, metavar="K",
+    o.add_argument("--clip", type=nonnegative_float, default=5.0,
+                   help="clip the global gradient norm (default 5; 0: off)")
+    o.add_argument("--clip-value", type=positive_float, default=None, help="clamp each gradient entry to +-V")
+    o.add_argument("--truncate", type=int_at_least(0), default=None, metavar="K",
                    help="per-output truncation: the gradient from each output flows back K steps (default: full BPTT)")
-    o.add_argument("--batch-size", type=int, default=32, help="sentences (or streams) per step (default 32)")
-    o.add_argument("--epochs", type=int, default=10, help="(default 10)")
-    o.add_argument("--time-budget", type=float, default=None, metavar="S", help="stop after S seconds of training")
+    o.add_argument("--batch-size", type=int_at_least(1), default=32,
+                   help="sentences (or streams) per step (default 32)")
+    o.add_argument("--epochs", type=int_at_least(0), default=None,
+                   help=f"(default {DEFAULT_EPOCHS}; with --resume: the saved run's, or more)")
+    o.add_argument("--time-budget", type=positive_float, default=None, metavar="S",
+                   help="stop after S seconds of training")
     o.add_argument("--stream", action="store_true",
                    help="train on the corpus as one continuous stream, carrying the state across chunks")
-    o.add_argument("--bptt-chunk", type=int, default=20, metavar="K1", help="--stream: steps per update (default 20)")
-    o.add_argument("--bptt-window", type=int, default=None, metavar="K2",
+    o.add_argument("--bptt-chunk", type=int_at_least(1), default=20, metavar="K1",
+                   help="--stream: steps per update (default 20)")
+    o.add_argument("--bptt-window", type=int_at_least(1), default=None, metavar="K2",
                    help="--stream: steps backpropagated per update, >= K1 (default K1)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, get_default=p.get_default)
 
 
-def run(args) -> int:
-    """``rnnlab train``: build the data, model and training configurations from ``args`` and call
-    ``rnnlab.pipeline.train_language_model``; returns its status (0 done, 130 interrupted and saved).
+# flags that may accompany --resume with any value (they do not change what the run computes)
+_RESUME_FREE = {"out", "resume", "force", "quiet", "no_report", "epochs", "time_budget", "func", "get_default",
+                "command"}
+# every other flag: where the saved run keeps its value
+_SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": ("data", "format"),
+             "column": ("data", "column"), "field": ("data", "field"), "level": ("data", "level"),
+             "vocab_size": ("data", "vocab_size"), "errors": ("data", "errors"),
+             "skip_bad_lines": ("data", "skip_bad_lines"), "cell": ("model", "cell"),
+             "nonlinearity": ("model", "nonlinearity"), "hidden": ("model", "hidden_size"),
+             "layers": ("model", "num_layers"), "embedding": ("model", "embedding_size"),
+             "output": ("model", "output"), "init": ("model", "init"), "forget_bias": ("model", "forget_bias"),
+             "dtype": ("model", "dtype"), "seed": ("train", "seed"), "optimizer": ("train", "optimizer"),
+             "lr": ("train", "lr"), "no_halve_lr": ("train", "halve_lr"), "clip": ("train", "clip"),
+             "clip_value": ("train", "clip_value"), "truncate": ("train", "truncate"),
+             "batch_size": ("train", "batch_size"), "stream": ("train", "stream"),
+             "bptt_chunk": ("train", "bptt_chunk"), "bptt_window": ("train", "bptt_window"),
+             "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "n_classes")}
 
-    Raises:
-        ConfigError: a size below 1 (``--hidden``, ``--layers``, ``--embedding``) or any bad option the
-            configurations reject.
-    """
+
+def _configs(args):
+    """(DataConfig, model kwargs, TrainConfig) of a fresh run with these arguments; raises ConfigError."""
     from ..errors import ConfigError
-    from ..pipeline import DataConfig, train_language_model
+    from ..pipeline import DataConfig
     from ..train import TrainConfig
 
-    if args.hidden < 1 or args.layers < 1:
-        raise ConfigError("--hidden and --layers must be at least 1")
-    if args.embedding is not None and args.embedding < 1:
-        raise ConfigError("--embedding must be at least 1")
+    if args.resume and args.force:
+        raise ConfigError("--resume continues the run in --out and --force replaces it; choose one")
+    if args.classes is not None and args.output != "class":
+        raise ConfigError("--classes applies to the class-factorised output; add --output class")
+    if args.classes is not None and args.classes > args.vocab_size:
+        raise ConfigError(f"--classes {args.classes} is more than --vocab-size {args.vocab_size}; "
+                          f"choose fewer classes")
+    if args.bptt_window is not None and not args.stream:
+        raise ConfigError("--bptt-window applies to --stream training; add --stream")
     dcfg = DataConfig(train=args.train, valid=args.valid, format=args.format or "text", column=args.column,
                       field=args.field or "text", level=args.level, vocab_size=args.vocab_size,
                       errors=args.errors or "strict", skip_bad_lines=bool(args.skip_bad_lines))
@@ -85,11 +116,52 @@ def run(args) -> int:
              "n_classes": args.classes, "dtype": args.dtype, "seed": args.seed, "init": args.init,
              "forget_bias": args.forget_bias if args.cell == "lstm" else None}
     tcfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, clip=args.clip or None, clip_value=args.clip_value,
-                       truncate=args.truncate, batch_size=args.batch_size, epochs=args.epochs,
+                       truncate=args.truncate, batch_size=args.batch_size,
+                       epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
                        time_budget=args.time_budget, seed=args.seed, stream=args.stream, bptt_chunk=args.bptt_chunk,
                        bptt_window=args.bptt_window, halve_lr=not args.no_halve_lr,
                        checkpoint_every=args.checkpoint_every)
-    status = train_language_model(dcfg, model, tcfg, args.out, resume=args.resume, progress=not args.quiet)
+    return dcfg, model, tcfg
+
+
+def _check_resume_flags(args, out, fresh):
+    """A flag given with --resume must agree with the saved run: the run continues as it was configured."""
+    from ..checkpoint import read_meta
+    from ..errors import ConfigError
+
+    given = [k for k, v in vars(args).items() if k not in _RESUME_FREE and v != args.get_default(k)]
+    if not given or not (out / "last.npz").is_file():
+        return  # nothing to compare with: train_language_model says what is missing
+    saved = read_meta(out / "last.npz")
+    for k in given:
+        section, key = _SAVED_AS[k]
+        want = fresh[section].get(key)
+        have = saved.get(section, {}).get(key)
+        if key == "n_classes" or want == have:
+            continue
+        flag = "--" + k.replace("_", "-")
+        value = "" if isinstance(getattr(args, k), bool) else f" {getattr(args, k)}"
+        raise ConfigError(f"{flag}{value} differs from the run saved in {out} ({key} {have!r}); --resume continues "
+                          f"that run as it was configured: drop {flag}, or train into another --out")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..pipeline import train_language_model
+    from ..train import TrainConfig
+
+    dcfg, model, tcfg = _configs(args)
+    out = Path(args.out)
+    if args.resume:
+        _check_resume_flags(args, out, {"data": dcfg.to_dict(), "model": model, "train": tcfg.to_dict()})
+        # only the length of the run may change: more epochs (0: as saved) and a new time budget
+        tcfg = TrainConfig(epochs=args.epochs or 0, time_budget=args.time_budget)
+    status = train_language_model(dcfg, model, tcfg, out, resume=args.resume, progress=not args.quiet,
+                                  force=args.force, report=not args.no_report)
     if status == 0:
-        print(f"model written to {args.out} (best.npz, last.npz, log.jsonl)")
+        print(f"model written to {out} (best.npz, last.npz, log.jsonl)")
+    elif status == 130:
+        print(f"rnnlab train: interrupted; progress saved in {out / 'last.npz'}; continue with "
+              f"'rnnlab train --resume --out {out}'", file=sys.stderr)
     return status

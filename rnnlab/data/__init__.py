@@ -24,6 +24,7 @@ from .batching import (
     n_stream_chunks,
     sentence_batches,
     stream_batches,
+    stream_window,
 )
 from .builtin import CorpusSpec, builtin_split, is_builtin, resolve_corpus
 from .encode import EncodedCorpus, build_vocab, count_tokens, encode_file, encode_sentences
@@ -34,7 +35,7 @@ __all__ = [
     "iter_sentences", "tokenize_text", "ReadStats", "FORMATS", "LEVELS",
     "Vocab", "UNK", "BOS", "EOS", "SPECIALS",
     "EncodedCorpus", "count_tokens", "build_vocab", "encode_file", "encode_sentences",
-    "sentence_batches", "stream_batches", "n_sentence_batches", "n_stream_chunks",
+    "sentence_batches", "stream_batches", "stream_window", "n_sentence_batches", "n_stream_chunks",
     "generate_sentences", "agreement_items", "AgreementItem",
     "resolve_corpus", "builtin_split", "is_builtin", "CorpusSpec",
 ]

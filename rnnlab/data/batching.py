@@ -168,6 +168,31 @@ def stream_targets(corpus: EncodedCorpus, pos: np.ndarray) -> np.ndarray:
     return _gather(corpus.tokens, corpus.offsets[:-1][s] + q, word, corpus.vocab.eos)
 
 
+def _stream_steps(corpus: EncodedCorpus, B: int, L: int, N: int, t0: int, t1: int):
+    """(x, y), each (t1 - t0, B) int64: steps t0 .. t1-1 of the B parallel streams of length L."""
+    v = corpus.vocab
+    col = np.arange(B, dtype=np.int64)[None, :] * L                  # (1, B)
+    pos = col + np.arange(t0, t1, dtype=np.int64)[:, None]           # (T, B) stream positions
+    valid = pos < N
+    y = np.full(pos.shape, -1, np.int64)
+    y[valid] = stream_targets(corpus, pos[valid])
+    prev = (pos >= 1) & valid
+    x = np.full(pos.shape, v.bos, np.int64)
+    x[prev] = stream_targets(corpus, pos[prev] - 1)
+    x[x == v.eos] = v.bos                                            # a sentence starts after </s>
+    x[~valid] = v.eos
+    return x, y
+
+
+def stream_window(corpus: EncodedCorpus, batch_size: int, begin: int, end: int):
+    """(x, y), each (end - begin, B) int64: steps begin .. end-1 of the streams of `stream_batches` (any
+    window, for chunked training whose windows overlap). Reads only those positions of the corpus."""
+    N, L, _ = _stream_geometry(corpus, batch_size, 1)
+    if not 0 <= begin < end <= L:
+        raise ConfigError(f"stream window [{begin}, {end}) is not inside the streams' {L} steps")
+    return _stream_steps(corpus, int(batch_size), L, N, int(begin), int(end))
+
+
 def stream_batches(corpus: EncodedCorpus, batch_size: int, chunk: int, start: int = 0):
     """Iterate over one epoch of stream chunks (x, y), each (T <= chunk, B) int64 (module docstring).
 
@@ -175,20 +200,8 @@ def stream_batches(corpus: EncodedCorpus, batch_size: int, chunk: int, start: in
     the last stream can end in padding. Raises DataError if the corpus has fewer targets than B.
     """
     N, L, n_chunks = _stream_geometry(corpus, batch_size, chunk)
-    B, v = int(batch_size), corpus.vocab
     start = _check_pos_int("start", start, 0)
     if start > n_chunks:
         raise ConfigError(f"start chunk {start} is past the end of the epoch ({n_chunks} chunks)")
-    col = np.arange(B, dtype=np.int64)[None, :] * L                  # (1, B)
     for k in range(start, n_chunks):
-        t = np.arange(k * chunk, min((k + 1) * chunk, L), dtype=np.int64)[:, None]
-        pos = col + t                                                # (T, B) stream positions
-        valid = pos < N
-        y = np.full(pos.shape, -1, np.int64)
-        y[valid] = stream_targets(corpus, pos[valid])
-        prev = (pos >= 1) & valid
-        x = np.full(pos.shape, v.bos, np.int64)
-        x[prev] = stream_targets(corpus, pos[prev] - 1)
-        x[x == v.eos] = v.bos                                        # a sentence starts after </s>
-        x[~valid] = v.eos
-        yield x, y
+        yield _stream_steps(corpus, int(batch_size), L, N, k * chunk, min((k + 1) * chunk, L))

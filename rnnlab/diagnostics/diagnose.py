@@ -124,11 +124,6 @@ def diagnose_layer(layer, x, dout, h0=None, **kw) -> dict:
 
 # -- language models ----------------------------------------------------------------------------------
 
-def output_params(lm) -> dict:
-    """The output layer's parameters of a ``LanguageModel`` (everything but the embedding and the stack)."""
-    return {k: v for k, v in lm.params.items() if not k.startswith(("rnn.", "encoder."))}
-
-
 def lm_output_grad(lm, h, y):
     """(sum of the per-token losses, dL_t/dh_t (T, B, H)) for a language model's output layer.
 
@@ -140,7 +135,7 @@ def lm_output_grad(lm, h, y):
     yf = np.asarray(y).reshape(-1)
     valid = yf >= 0
     h2 = h.reshape(-1, H)
-    loss_sum, dh, _ = lm.output.loss_and_grad(output_params(lm), h2[valid], yf[valid])
+    loss_sum, dh, _ = lm.output.loss_and_grad(lm.output_params(), h2[valid], yf[valid])
     dout = np.zeros((T * B, H), dtype=h.dtype)
     dout[valid] = dh
     return float(loss_sum), dout.reshape(T, B, H)

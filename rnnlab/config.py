@@ -1,0 +1,23 @@
+"""Configuration as data: dataclasses saved in every checkpoint and read back strictly."""
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+from .errors import ConfigError
+
+
+class ConfigMixin:
+    """``to_dict`` / ``from_dict`` for a configuration dataclass; unknown keys fail loudly."""
+
+    _what = "configuration"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown {cls._what} keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
