@@ -12,10 +12,12 @@ class ConfigMixin:
     _what = "configuration"
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-able dict (saved in checkpoints)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict):
+        """The configuration ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -43,6 +43,14 @@ _BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECL
 
 @dataclass
 class ExperimentConfig:
+    """A grid: one ``task``, every model of ``models`` at every length of ``lengths``, seeds 0..seeds-1,
+    each run trained with ``train`` (``rnnlab.tasks.TrainConfig``).
+
+    Raises:
+        ConfigError: an unknown task or model, an empty or repeating list, a length the task cannot take,
+            or seeds < 1.
+    """
+
     task: str                                        # adding | copy | temporal-order | agreement
     models: list = field(default_factory=lambda: ["rnn-tanh", "irnn", "lstm", "gru"])
     lengths: list = field(default_factory=lambda: [50, 100, 200])
@@ -76,6 +84,7 @@ class ExperimentConfig:
             raise ConfigError("--omega applies to RNN models only (rnn-*, irnn); drop lstm/gru from --models")
 
     def grid(self):
+        """The runs as (model, length, seed), lengths outermost."""
         return [(m, n, s) for n in self.lengths for m in self.models for s in range(self.seeds)]
 
     def identity(self) -> dict:
@@ -169,6 +178,8 @@ def _atomic_write(path, text):
 
 
 def load_results(out_dir: str) -> list:
+    """The records of ``out_dir/results.json`` ([] when there is none).
+    Raises ConfigError when the file is not a results file."""
     path = os.path.join(out_dir, "results.json")
     if not os.path.exists(path):
         return []
@@ -180,6 +191,8 @@ def load_results(out_dir: str) -> list:
 
 
 def write_results(out_dir: str, identity: dict, records: list) -> None:
+    """Write ``results.json`` ({"config": identity, "records"}) and ``results.csv`` atomically, records
+    sorted by (model, length, seed)."""
     records = sorted(records, key=lambda r: (r["model"], r["length"], r["seed"]))
     _atomic_write(os.path.join(out_dir, "results.json"),
                   json.dumps({"config": identity, "records": records}, indent=1) + "\n")

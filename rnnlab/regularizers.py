@@ -47,6 +47,9 @@ from .errors import ConfigError, ShapeError
 
 @dataclass
 class OmegaResult:
+    """The regulariser Omega, its gradient with the keys and shapes of ``layer.params``, the number of
+    (step, sequence) terms averaged, and dOmega/dh0 when the states are not held fixed."""
+
     value: float                 # Omega
     grads: dict                  # dOmega/dparam, keys and shapes of layer.params (zeros where independent)
     n_terms: int                 # (step, sequence) terms that entered the mean

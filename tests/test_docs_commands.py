@@ -180,4 +180,5 @@ def test_guide_commands_run(tmp_path):
     for b in skipped:
         warnings.warn(f"docs/guide.md block at line {b.line} not run: needs {', '.join(b.requires)}", stacklevel=1)
     assert (tmp_path / "runs" / "rnn" / "best.npz").exists()
+    assert (tmp_path / "runs" / "rnn" / "report" / "report.html").exists()    # written when training ends
     assert (tmp_path / "runs" / "report" / "report.html").exists()

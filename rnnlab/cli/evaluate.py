@@ -44,6 +44,8 @@ def run(args) -> int:
 
 
 def run_agreement(args) -> int:
+    """``rnnlab evaluate --agreement``: ``rnnlab.tasks.agreement.agreement_benchmark`` on the model,
+    printed as a table row or JSON; returns 0. Raises ConfigError for ``--per-distance`` below 1."""
     from ..errors import ConfigError
     from ..pipeline import load_for_use
     from ..tasks.agreement import agreement_benchmark, format_header, format_scores

@@ -14,6 +14,7 @@ def _opt_float(s):
 
 
 def register(sub):
+    """Add the ``experiment`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
     from ..tasks.train import TrainConfig
 
     d = TrainConfig()
@@ -65,6 +66,8 @@ def register(sub):
 
 
 def run(args) -> int:
+    """``rnnlab experiment``: ``rnnlab.experiment.run_experiment`` over the grid of ``args``, then the
+    summary table; returns 0."""
     from ..experiment import ExperimentConfig, run_experiment
     from ..tasks.train import TrainConfig
 

@@ -146,6 +146,13 @@ def _check_resume_flags(args, out, fresh):
 
 
 def run(args) -> int:
+    """``rnnlab train``: build the data, model and training configurations from ``args`` and call
+    ``rnnlab.pipeline.train_language_model``; returns its status (0 done, 130 interrupted and saved).
+
+    Raises:
+        ConfigError: contradictory or bad options, or, with ``--resume``, options that differ from the
+            saved run's (only ``--epochs`` and ``--time-budget`` may change).
+    """
     from pathlib import Path
 
     from ..pipeline import train_language_model

@@ -28,6 +28,8 @@ WRONG_SQUARED_ERROR = 0.04
 
 
 class Adding(Task):
+    """The adding problem of the module docstring, sequences of ``length`` steps."""
+
     name = "adding"
     n_in = 2
     n_out = 1
@@ -37,6 +39,7 @@ class Adding(Task):
     min_length = 2
 
     def sample(self, batch_size, rng, dtype=np.float32):
+        """``batch_size`` fresh sequences from ``rng``: x (T, B, 2) [value, marker], y (B, 1) the sum."""
         _check_batch(batch_size)
         T, B = self.length, batch_size
         half = T // 2

@@ -75,6 +75,7 @@ def format_scores(name: str, scores: dict) -> str:
 
 
 def format_header(scores: dict) -> str:
+    """The two header lines of the table ``format_scores`` fills: one column per distance of ``scores``."""
     ds = " ".join(f"{d:>4}" for d in scores["by_distance"])
     return (f"{'':<14} {'':>6}  | agreement accuracy (%) at distance d (words between subject and verb)\n"
             f"{'model':<14} {'all':>6}  | {ds}")

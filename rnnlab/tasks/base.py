@@ -57,6 +57,7 @@ class Task:
         return self.length
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        """``batch_size`` fresh sequences drawn from ``rng`` (shapes: see ``Batch`` and the task's module)."""
         raise NotImplementedError
 
     def wrong(self, pred: np.ndarray, batch: Batch) -> np.ndarray:

@@ -31,6 +31,8 @@ BLANK, DELIMITER = 0, 9
 
 
 class CopyMemory(Task):
+    """The copy-memory task of the module docstring, with delay T = ``length``."""
+
     name = "copy"
     n_in = N_SYMBOLS
     n_out = N_SYMBOLS
@@ -44,6 +46,7 @@ class CopyMemory(Task):
         return self.length + 2 * N_COPY
 
     def sample(self, batch_size, rng, dtype=np.float32):
+        """``batch_size`` fresh sequences from ``rng``: x, y (T + 20, B) int symbols."""
         _check_batch(batch_size)
         T, B = self.length, batch_size
         data = rng.integers(1, N_DATA + 1, size=(N_COPY, B))

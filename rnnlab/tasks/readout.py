@@ -50,6 +50,7 @@ def mse_loss(o: np.ndarray, y: np.ndarray):
 
 
 def log_softmax(o: np.ndarray) -> np.ndarray:
+    """log softmax(o) along the last axis: o - logsumexp(o), computed stably; same shape as ``o``."""
     z = o - o.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 

@@ -30,6 +30,8 @@ N_CLASSES = 4
 
 
 class TemporalOrder(Task):
+    """The temporal-order task of the module docstring, sequences of ``length`` steps."""
+
     name = "temporal-order"
     n_in = N_SYMBOLS
     n_out = N_CLASSES
@@ -45,6 +47,7 @@ class TemporalOrder(Task):
         return (w, 2 * w), (T // 2, T // 2 + w)
 
     def sample(self, batch_size, rng, dtype=np.float32):
+        """``batch_size`` fresh sequences from ``rng``: x (T, B) int symbols, y (B,) int classes 0..3."""
         _check_batch(batch_size)
         T, B = self.length, batch_size
         (a1, b1), (a2, b2) = self.windows()

@@ -31,6 +31,14 @@ from .model import TaskModel
 
 @dataclass
 class TrainConfig:
+    """How every run of a task is trained (the model, optimisation and evaluation flags of
+    ``rnnlab experiment``).
+
+    Raises:
+        ConfigError: sizes below 1, an unknown optimiser or init, a rate, clip or budget that is not
+            positive, or a negative ``omega``.
+    """
+
     hidden_size: int = 64               # H, every model
     batch_size: int = 50                # sequences per step
     optimizer: str = "adam"             # sgd | momentum | adagrad | rmsprop | adam
@@ -68,10 +76,12 @@ class TrainConfig:
             raise ConfigError(f"unknown init {self.init!r}; choose uniform, xavier, orthogonal or identity")
 
     def to_dict(self):
+        """The fields as a JSON-able dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d):
+        """The configuration ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
