@@ -308,7 +308,7 @@ def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig
             f"{', stream' if tcfg.stream else ''}, clip {tcfg.clip}, epochs {tcfg.epochs}"
             f"{'' if tcfg.time_budget is None else f', time budget {tcfg.time_budget:g} s'}")
     status = trainer.run()
-    if status == 0 and report:
+    if status == 0 and report and any((out / f).exists() for f in ("best.npz", "last.npz")):
         write_training_report(out, log)
     return status
 

@@ -353,7 +353,10 @@ class Trainer:
         of the validation stream): about one truncated backward's cost."""
         from .diagnostics.diagnose import quick_summary
 
-        x, y = self.data.probe_batch()
+        probe = getattr(self.data, "probe_batch", None)   # optional for data objects written by users
+        if probe is None:
+            return None
+        x, y = probe()
         if x.shape[0] < 2:
             return None
         with np.errstate(all="ignore"):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rnnlab.data import Vocab, encode_sentences
+from rnnlab.data import Vocab, encode_sentences, stream_window
 from rnnlab.lm import LanguageModel
 from rnnlab.pipeline import StreamData
 
@@ -15,14 +15,21 @@ def make_corpus(n=40, seed=0):
     return encode_sentences(sents, vocab), sents, vocab
 
 
+def whole(data):
+    """The B streams in full, (B, L) each: x and y."""
+    x, y = stream_window(data.train, data.B, 0, data.L)
+    return x.T, y.T
+
+
 def test_stream_is_the_corpus_with_markers():
     corpus, sents, vocab = make_corpus()
     data = StreamData(corpus, corpus, batch_size=3, k1=4)
-    y = data.y.reshape(-1)
+    X, Y = whole(data)
+    y = Y.reshape(-1)
     y = y[y >= 0]
     expected = np.concatenate([np.r_[vocab.encode(s), vocab.eos] for s in sents])
     np.testing.assert_array_equal(y, expected)                     # every target once, in order
-    x = data.x.reshape(-1)[: len(expected)]
+    x = X.reshape(-1)[: len(expected)]
     np.testing.assert_array_equal(x[0], vocab.bos)
     np.testing.assert_array_equal(x[1:][expected[:-1] == vocab.eos], vocab.bos)   # <s> after every </s>
     np.testing.assert_array_equal(x[1:][expected[:-1] != vocab.eos], expected[:-1][expected[:-1] != vocab.eos])
@@ -32,13 +39,14 @@ def test_stream_is_the_corpus_with_markers():
 def test_windows_learn_every_target_once(k1, k2):
     corpus, _, _ = make_corpus()
     data = StreamData(corpus, corpus, batch_size=2, k1=k1, k2=k2)
-    seen = np.zeros_like(data.y, dtype=int)
+    Y = whole(data)[1]
+    seen = np.zeros_like(Y, dtype=int)
     for (s, p, e, _), (x, y) in zip(data._windows(), data.epoch_batches(0)):
         assert x.shape[0] == e - s <= k2
         learnt = y >= 0
         assert not learnt[: p - s].any()
         seen[:, p:e] += learnt[p - s:].T
-    np.testing.assert_array_equal(seen, (data.y >= 0).astype(int))
+    np.testing.assert_array_equal(seen, (Y >= 0).astype(int))
     assert data.n_batches(0) == len(list(data._windows()))
 
 
@@ -53,7 +61,7 @@ def test_carried_state_equals_one_long_forward(cell, k1, k2):
     data = StreamData(corpus, corpus, batch_size=2, k1=k1, k2=k2)
     lstm = cell == "lstm"
     lm = LanguageModel(len(vocab), 5, cell=cell, embedding_size=3, dtype=np.float64)
-    _, _, full = lm.hidden(data.x.T.astype(np.int64))               # the whole stream at once
+    _, _, full = lm.hidden(whole(data)[0].T.astype(np.int64))      # the whole stream at once
     carry = None
     n = 0
     for (s, _, _, _), (x, _) in zip(data._windows(), data.epoch_batches(0)):

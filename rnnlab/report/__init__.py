@@ -122,7 +122,8 @@ def diagnose_models(models, x=None, y=None, out_dir="report", max_distance: int 
         xm, ym = np.asarray(xm), np.asarray(ym)
         if xm.ndim != 2 or xm.shape != ym.shape or not np.issubdtype(xm.dtype, np.integer):
             raise ShapeError(f"x and y must be int arrays of the same shape (T, B), got {xm.shape} and {ym.shape}")
-        results.append((name, diagnose_lm(lm, xm, ym, max_distance=max_distance, **kw)))
+        with np.errstate(over="ignore", invalid="ignore"):  # an exploded model's bound is inf: reported as such
+            results.append((name, diagnose_lm(lm, xm, ym, max_distance=max_distance, **kw)))
         sizes.append(f"{int(np.sum(ym >= 0))} target tokens ({xm.shape[0]} steps x {xm.shape[1]} sequences)")
     data = sizes[0] if len(set(sizes)) == 1 else "; ".join(f"{n}: {s}" for (n, _), s in zip(results, sizes))
     sub = f"{len(results)} model(s) on {data}, distances up to {max_distance}; rnnlab {__version__}"
