@@ -20,6 +20,8 @@ import numpy as np
 from .errors import ConfigError
 from .sparse import SparseGrad, to_dense
 
+DENSE_FRACTION = 0.5  # Adagrad: densify a SparseGrad that touches at least this share of rows
+
 
 def global_norm(grads: dict) -> float:
     """sqrt of the sum of squares of every gradient entry (inf or nan if any entry is)."""
@@ -127,14 +129,31 @@ class Adagrad(Optimizer):
 
     def _update(self, name, p, g):
         G = self._slot(name, p, "G")
+        if isinstance(g, SparseGrad) and len(g.index) >= DENSE_FRACTION * g.shape[g.axis]:
+            g = g.dense()  # exact: a zero row changes neither G (G += 0) nor p (p -= 0)
         if isinstance(g, SparseGrad):
-            rows = (g.index,) if g.axis == 0 else (slice(None), g.index)
-            vals = g.values if g.axis == 0 else g.values.T
-            G[rows] += vals * vals
-            p[rows] -= self.lr * vals / (np.sqrt(G[rows]) + self.eps)
+            if g.axis == 0:
+                idx = g.index
+                Gr = np.take(G, idx, axis=0)
+                Gr += g.values * g.values
+                G[idx] = Gr
+                pr = np.take(p, idx, axis=0)
+                pr -= self._step_of(g.values, Gr)
+                p[idx] = pr
+            else:
+                cols = (slice(None), g.index)
+                vals = g.values.T
+                G[cols] += vals * vals
+                p[cols] -= self._step_of(vals, G[cols])
         else:
             G += g * g
-            p -= self.lr * g / (np.sqrt(G) + self.eps)
+            p -= self._step_of(g, G)
+
+    def _step_of(self, g, G):
+        """lr g / (sqrt(G) + eps), with one temporary."""
+        t = np.sqrt(G)
+        t += self.eps
+        return np.divide(np.multiply(g, self.lr), t, out=t)
 
 
 class RMSProp(Optimizer):

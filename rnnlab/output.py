@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .class_batch import class_softmax_batch
 from .errors import ConfigError
 from .sparse import SparseGrad
 
@@ -104,9 +105,8 @@ class ClassSoftmax:
         self.words_by_class = np.argsort(c, kind="stable")          # words grouped by class
         self.offsets = np.concatenate([[0], np.cumsum(counts)])     # class k: words_by_class[off[k]:off[k+1]]
         self.sizes = counts
-        self._offsets_list = self.offsets.tolist()
         # classes that are runs of consecutive word ids (frequency classes over a frequency-sorted
-        # vocabulary) let a training step slice the decoder instead of gathering rows
+        # vocabulary); informational: the batched path gathers decoder rows either way
         self.contiguous = bool(np.all(np.diff(c) >= 0))
         self.pos_in_class = np.empty(self.vocab_size, dtype=np.int64)
         self.pos_in_class[self.words_by_class] = np.arange(self.vocab_size) - self.offsets[c[self.words_by_class]]
@@ -116,67 +116,22 @@ class ClassSoftmax:
                 "class_decoder.weight": (self.n_classes, self.hidden_size), "class_decoder.bias": (self.n_classes,)}
 
     def loss_and_grad(self, params, h, y, scale=1.0, need_grad=True):
-        W, b = params["decoder.weight"], params["decoder.bias"]
-        Wc, bc = params["class_decoder.weight"], params["class_decoder.bias"]
-        cy = self.class_of_word[y]
-        # class part: one product over all tokens
-        zc = h @ Wc.T
-        zc += bc
-        loss, dzc = softmax_ce(zc, cy)
-        dh = dzc @ Wc if need_grad else None
-        # word-in-class part: tokens sorted by target class, one product per class present
-        order = np.argsort(cy, kind="stable")
-        cs = cy[order]
-        hs = h[order]                                        # (N, H) grouped by class
-        ts = self.pos_in_class[y[order]]                     # targets' positions within their class
-        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-        ends = np.r_[starts[1:], len(cs)]
-        present = cs[starts]
-        sizes = self.sizes[present]
-        if need_grad:
-            dhs = np.empty_like(hs)
-            vals = np.empty((int(sizes.sum()), h.shape[1]), dtype=h.dtype)
-            bvals = np.empty(int(sizes.sum()), dtype=h.dtype)
-        off = self._offsets_list
-        o = 0
-        for s, e, k in zip(starts.tolist(), ends.tolist(), present.tolist()):
-            a, z_ = off[k], off[k + 1]
-            if self.contiguous:                              # class k = word ids a..z_-1: views, no copies
-                Wk, bk = W[a:z_], b[a:z_]
-            else:
-                words = self.words_by_class[a:z_]
-                Wk, bk = W[words], b[words]
-            hk = hs[s:e]
-            z = hk @ Wk.T
-            z += bk
-            lk, dz = softmax_ce(z, ts[s:e])
-            loss += lk
-            if need_grad:
-                np.matmul(dz, Wk, out=dhs[s:e])
-                n = z_ - a
-                np.matmul(dz.T, hk, out=vals[o:o + n])
-                dz.sum(axis=0, out=bvals[o:o + n])
-                o += n
+        """As ``Softmax.loss_and_grad``; the decoder's gradients are ``SparseGrad`` rows (the words of the
+        classes present) or, when most rows have gradient, dense arrays. Computed by
+        ``rnnlab.class_batch``."""
+        loss, dh, dWc, dbc, rows, dW, db = class_softmax_batch(self, params, h, y, need_grad)
         if not need_grad:
             return loss, None, {}
-        dh[order] += dhs
-        if self.contiguous:
-            idx = np.concatenate([np.arange(off[k], off[k + 1]) for k in present.tolist()])
-        else:
-            idx = np.concatenate([self.words_by_class[off[k]:off[k + 1]] for k in present.tolist()])
-        grads = {
-            "decoder.weight": SparseGrad(idx, vals, W.shape, 0),
-            "decoder.bias": SparseGrad(idx, bvals, b.shape, 0),
-            "class_decoder.weight": dzc.T @ h,
-            "class_decoder.bias": dzc.sum(axis=0),
-        }
         if scale != 1.0:
-            dh *= scale
-            for g in grads.values():
-                if isinstance(g, SparseGrad):
-                    g.values *= scale
-                else:
-                    g *= scale
+            for a in (dh, dWc, dbc, dW, db):
+                a *= scale
+        W = params["decoder.weight"]
+        if rows is None:
+            grads = {"decoder.weight": dW, "decoder.bias": db}
+        else:
+            grads = {"decoder.weight": SparseGrad(rows, dW, W.shape, 0),
+                     "decoder.bias": SparseGrad(rows, db, (W.shape[0],), 0)}
+        grads.update({"class_decoder.weight": dWc, "class_decoder.bias": dbc})
         return loss, dh, grads
 
     def log_probs(self, params, h):
