@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DENSE_FRACTION = 0.5  # return dense decoder gradients when at least this share of rows has gradient
+DENSE_FRACTION = 1.0  # dense decoder gradients when this share of rows has gradient (1: all rows)
 
 
 def _ragged_arange(counts: np.ndarray, starts: np.ndarray) -> np.ndarray:

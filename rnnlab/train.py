@@ -29,12 +29,12 @@ from .diagnostics.diagnose import summary_line
 from .errors import ConfigError, NumericalError
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 
-DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002}
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002, "sparseadam": 0.002}
 
 
 @dataclass
 class TrainConfig:
-    optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam
+    optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam | sparseadam
     lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
     clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
     clip_value: float | None = None  # clamp every gradient entry to +-clip_value; None: off

@@ -23,3 +23,36 @@ def test_adagrad_sparse_and_densified_updates_equal_dense_bitwise(axis, n_idx, d
         o_sparse.step(p_sparse, {"w": sg})
     np.testing.assert_array_equal(p_sparse["w"], p_dense["w"])
     np.testing.assert_array_equal(o_sparse.state["G.w"], o_dense.state["G.w"])
+
+
+@pytest.mark.parametrize("n_idx", [4, 8])  # below and above the dense-then-restore threshold (of 10 rows)
+@pytest.mark.parametrize("axis", [0, 1])
+def test_sparse_adam_matches_torch_sparse_adam(axis, n_idx):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5 + axis)
+    shape = (10, 4) if axis == 0 else (4, 10)
+    p = {"w": rng.standard_normal(shape)}
+    tw = torch.tensor(p["w"].T.copy() if axis else p["w"].copy(), requires_grad=True)  # rows in torch
+    opt = optim.SparseAdam(0.01, eps=1e-12)
+    topt = torch.optim.SparseAdam([tw], lr=0.01, eps=1e-12)
+    for _ in range(6):
+        idx = np.sort(rng.choice(10, size=n_idx, replace=False))
+        vals = rng.standard_normal((n_idx, 4))
+        opt.step(p, {"w": SparseGrad(idx, vals, shape, axis)})
+        tw.grad = torch.sparse_coo_tensor(torch.from_numpy(idx)[None], torch.from_numpy(vals), (10, 4),
+                                          check_invariants=True)
+        topt.step()
+    ours = p["w"].T if axis else p["w"]
+    np.testing.assert_allclose(ours, tw.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_sparse_adam_with_every_row_equals_adam_bitwise():
+    rng = np.random.default_rng(9)
+    p1 = {"w": rng.standard_normal((6, 3)).astype(np.float32)}
+    p2 = {"w": p1["w"].copy()}
+    o1, o2 = optim.SparseAdam(0.01), optim.Adam(0.01)
+    for _ in range(4):
+        vals = rng.standard_normal((6, 3)).astype(np.float32)
+        o1.step(p1, {"w": SparseGrad(np.arange(6), vals, (6, 3), 0)})
+        o2.step(p2, {"w": vals})
+    np.testing.assert_array_equal(p1["w"], p2["w"])

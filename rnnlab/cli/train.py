@@ -39,7 +39,8 @@ def register(sub):
     m.add_argument("--forget-bias", type=float, default=1.0, help="LSTM forget-gate bias at init (default 1.0)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"], default="adagrad",
+    o.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam", "sparseadam"],
+                   default="adagrad",
                    help="(default adagrad)")
     o.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer: sgd 0.5, "
                    "momentum 0.1, adagrad 0.1, rmsprop 0.002, adam 0.002)")
