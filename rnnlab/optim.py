@@ -11,8 +11,8 @@ Updates (g = gradient, lr = learning rate, t = step count from 1):
 
 A ``SparseGrad`` (rows of an embedding or output matrix) is applied sparsely where that is exact (SGD,
 Adagrad: untouched rows do not change) and densified otherwise (momentum, RMSProp and Adam decay their
-state on every row, every step); SparseAdam is the lazy variant that updates the touched rows only. Gradient clipping by global norm is Pascanu et al. (2013), Algorithm 1:
-if ||g|| > c then g <- c g / ||g||.
+state on every row, every step); SparseAdam is the lazy variant that updates the touched rows only.
+Gradient clipping by global norm is Pascanu et al. (2013), Algorithm 1: if ||g|| > c then g <- c g / ||g||.
 """
 from __future__ import annotations
 

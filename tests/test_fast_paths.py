@@ -6,10 +6,17 @@ from rnnlab import optim
 from rnnlab.sparse import SparseGrad, segment_sum
 
 
+@pytest.fixture(params=[1 << 16, 16], ids=["whole", "blocked"])
+def block(request, monkeypatch):
+    """Elementwise updates on whole arrays, or in blocks of 16 elements (several blocks per array)."""
+    monkeypatch.setattr(optim, "BLOCK", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("n_idx", [3, 40])  # below and above Adagrad's densify threshold (of 50 rows)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adagrad_sparse_and_densified_updates_equal_dense_bitwise(axis, n_idx, dtype):
+def test_adagrad_sparse_and_densified_updates_equal_dense_bitwise(axis, n_idx, dtype, block):
     rng = np.random.default_rng(n_idx + axis)
     shape = (50, 7) if axis == 0 else (7, 50)
     p_dense = {"w": rng.standard_normal(shape).astype(dtype)}
@@ -27,7 +34,7 @@ def test_adagrad_sparse_and_densified_updates_equal_dense_bitwise(axis, n_idx, d
 
 @pytest.mark.parametrize("n_idx", [4, 8])  # below and above the dense-then-restore threshold (of 10 rows)
 @pytest.mark.parametrize("axis", [0, 1])
-def test_sparse_adam_matches_torch_sparse_adam(axis, n_idx):
+def test_sparse_adam_matches_torch_sparse_adam(axis, n_idx, block):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5 + axis)
     shape = (10, 4) if axis == 0 else (4, 10)
@@ -46,7 +53,7 @@ def test_sparse_adam_matches_torch_sparse_adam(axis, n_idx):
     np.testing.assert_allclose(ours, tw.detach().numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_sparse_adam_with_every_row_equals_adam_bitwise():
+def test_sparse_adam_with_every_row_equals_adam_bitwise(block):
     rng = np.random.default_rng(9)
     p1 = {"w": rng.standard_normal((6, 3)).astype(np.float32)}
     p2 = {"w": p1["w"].copy()}
@@ -55,4 +62,20 @@ def test_sparse_adam_with_every_row_equals_adam_bitwise():
         vals = rng.standard_normal((6, 3)).astype(np.float32)
         o1.step(p1, {"w": SparseGrad(np.arange(6), vals, (6, 3), 0)})
         o2.step(p2, {"w": vals})
+    np.testing.assert_array_equal(p1["w"], p2["w"])
+
+
+@pytest.mark.parametrize("name", ["adagrad", "adam"])
+def test_blocked_dense_update_equals_whole_array_update_bitwise(name, monkeypatch):
+    rng = np.random.default_rng(11)
+    p1 = {"w": rng.standard_normal((40, 9)).astype(np.float32)}
+    p2 = {"w": p1["w"].copy()}
+    o1, o2 = optim.make_optimizer(name, 0.01), optim.make_optimizer(name, 0.01)
+    for _ in range(3):
+        g = rng.standard_normal((40, 9)).astype(np.float32)
+        monkeypatch.setattr(optim, "BLOCK", 1 << 16)
+        o1.step(p1, {"w": g.copy()})
+        monkeypatch.setattr(optim, "BLOCK", 20)     # 2-row blocks
+        assert len(optim.row_blocks(p2["w"])) == 20
+        o2.step(p2, {"w": g.copy()})
     np.testing.assert_array_equal(p1["w"], p2["w"])

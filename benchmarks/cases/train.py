@@ -60,6 +60,7 @@ def run(ctx: Context) -> list:
     records = train_epochs(corpus, epochs=3)
     seconds = [r["seconds"] for r in records]
     tokens = [r["tokens_per_s"] * r["seconds"] for r in records]
-    case = f"rnnlab train, fortunes ({tokens[0] / 1e3:.0f}k tokens/epoch), tanh H=100, class output, {len(records)} epochs"
+    case = (f"rnnlab train, fortunes ({tokens[0] / 1e3:.0f}k tokens/epoch), tanh H=100, class output, "
+            f"{len(records)} epochs")
     return [Row(case, "rnnlab train", Timing(seconds), items=sum(tokens) / len(tokens), item_unit="tokens/s",
                 note="target >= 400k tokens/s")]
