@@ -6,6 +6,8 @@ One step:  loss, grads = model(x, y)  ->  non-finite guard  ->  clip  ->  optimi
   trainer rolls back to the last good state (the last checkpoint held in memory) and halves the
   learning rate. Non-finite parameters are never written (``checkpoint.save`` refuses them).
 - The tutorial's schedule (``halve_lr``): the learning rate is halved whenever the validation loss rises.
+- A fixed decay (``lr_decay_after`` K, ``lr_decay`` f; Zaremba et al. 2014): after epoch K and every epoch
+  after it the learning rate is multiplied by f. Both rules see complete epochs only.
 - ``last.npz`` is written at the end of every epoch, every ``checkpoint_every`` seconds, and on
   Ctrl-C/SIGTERM; ``best.npz`` whenever validation improves. The batch order of an epoch is a function
   of (seed, epoch), so resuming from (epoch, batch index) replays exactly the same data, and with the
@@ -47,6 +49,8 @@ class TrainConfig:
     bptt_chunk: int = 20            # --stream: k1, steps forward per update
     bptt_window: int | None = None  # --stream: k2 >= k1, steps backpropagated (None: k1)
     halve_lr: bool = True           # tutorial's rule: halve the learning rate when validation loss rises
+    lr_decay_after: int | None = None  # multiply the learning rate by lr_decay after this epoch and each later one
+    lr_decay: float = 0.5
     checkpoint_every: float = 180.0  # seconds between checkpoints within an epoch
     max_bad_steps: int = 3          # non-finite steps in a row before rolling back
 
@@ -66,6 +70,10 @@ class TrainConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.epochs < 0:
             raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if self.lr_decay_after is not None and self.lr_decay_after < 1:
+            raise ConfigError(f"lr-decay-after must be an epoch number >= 1, got {self.lr_decay_after}")
+        if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
+            raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
         if self.bptt_window is not None and self.bptt_window < self.bptt_chunk:
             raise ConfigError("bptt-window (k2) must be at least bptt-chunk (k1)")
 
@@ -300,6 +308,9 @@ class Trainer:
         if finished:
             if self.cfg.halve_lr and st["prev_valid"] is not None and valid["cross_entropy"] > st["prev_valid"]:
                 self.opt.lr *= 0.5
+                st["lr"] = self.opt.lr
+            if self.cfg.lr_decay_after is not None and epoch + 1 >= self.cfg.lr_decay_after:
+                self.opt.lr *= self.cfg.lr_decay
                 st["lr"] = self.opt.lr
             st["prev_valid"] = valid["cross_entropy"]
         gsum = self._gradient_summary()

@@ -20,6 +20,8 @@ def register(sub):
     g.add_argument("--checkpoint-every", type=float, default=180.0, metavar="S",
                    help="seconds between checkpoints within an epoch (default 180)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="BLAS threads (default 1: a step's products are small; more threads help only on idle cores)")
     g.add_argument("--no-report", action="store_true", help="do not write the gradient report at the end")
     add_data_options(p)
     m = p.add_argument_group("model")
@@ -44,6 +46,9 @@ def register(sub):
                    help="(default adagrad)")
     o.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer: sgd 0.5, "
                    "momentum 0.1, adagrad 0.1, rmsprop 0.002, adam 0.002)")
+    o.add_argument("--lr-decay-after", type=int, default=None, metavar="K",
+                   help="multiply the learning rate by --lr-decay after epoch K and every later epoch (default: never)")
+    o.add_argument("--lr-decay", type=float, default=0.5, metavar="F", help="factor of --lr-decay-after (default 0.5)")
     o.add_argument("--no-halve-lr", action="store_true",
                    help="do not halve the learning rate when the validation loss rises (the tutorial's rule)")
     o.add_argument("--clip", type=float, default=5.0, help="clip the global gradient norm (default 5; 0: off)")
@@ -64,6 +69,7 @@ def register(sub):
 def run(args) -> int:
     from ..errors import ConfigError
     from ..pipeline import DataConfig, train_language_model
+    from ..threads import blas_threads
     from ..train import TrainConfig
 
     if args.hidden < 1 or args.layers < 1:
@@ -81,9 +87,13 @@ def run(args) -> int:
                        truncate=args.truncate, batch_size=args.batch_size, epochs=args.epochs,
                        time_budget=args.time_budget, seed=args.seed, stream=args.stream, bptt_chunk=args.bptt_chunk,
                        bptt_window=args.bptt_window, halve_lr=not args.no_halve_lr,
+                       lr_decay_after=args.lr_decay_after, lr_decay=args.lr_decay,
                        checkpoint_every=args.checkpoint_every)
-    status = train_language_model(dcfg, model, tcfg, args.out, resume=args.resume, progress=not args.quiet,
-                                  report=not args.no_report)
+    if args.threads < 1:
+        raise ConfigError("--threads must be at least 1")
+    with blas_threads(args.threads):
+        status = train_language_model(dcfg, model, tcfg, args.out, resume=args.resume, progress=not args.quiet,
+                                      report=not args.no_report)
     if status == 0:
         print(f"model written to {args.out} (best.npz, last.npz, log.jsonl)")
     return status
