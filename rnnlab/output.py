@@ -35,16 +35,18 @@ def log_softmax_rows(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def softmax_ce(z: np.ndarray, y: np.ndarray):
-    """Cross-entropy summed over rows and its gradient, in place: z (N, K) logits -> p - onehot(y).
-    Returns (loss_sum, dz) where dz is z's buffer."""
+def softmax_ce(z: np.ndarray, y: np.ndarray, bias=None):
+    """Cross-entropy summed over rows and its gradient, in place: z (N, K) logits (+ ``bias`` (K,), added
+    here) -> p - onehot(y). Returns (loss_sum, dz) where dz is z's buffer."""
     n = np.arange(z.shape[0])
+    if bias is not None:
+        z += bias
     z -= z.max(axis=1, keepdims=True)
     zy = z[n, y].astype(np.float64)
     np.exp(z, out=z)
     s = z.sum(axis=1, keepdims=True)
     loss = float(np.sum(np.log(s[:, 0], dtype=np.float64) - zy))
-    z /= s
+    z *= 1.0 / s
     z[n, y] -= 1.0
     return loss, z
 
@@ -65,16 +67,16 @@ class Softmax:
         gradients multiplied by ``scale`` (e.g. 1/N for a mean)."""
         W, b = params["decoder.weight"], params["decoder.bias"]
         z = h @ W.T
-        z += b
-        loss, dz = softmax_ce(z, y)
+        loss, dz = softmax_ce(z, y, b)
         if not need_grad:
             return loss, None, {}
-        grads = {"decoder.weight": dz.T @ h, "decoder.bias": dz.sum(axis=0)}
+        # the scale goes into the small factors (h, 1, dh), never over the (N, V) or (V, H) arrays;
+        # db = s 1^T dz: one BLAS pass (multi-threaded) instead of a column sum (0.22 vs 0.55 ms at 640 x 8000)
+        hs = h * scale if scale != 1.0 else h
+        grads = {"decoder.weight": dz.T @ hs, "decoder.bias": np.full(len(dz), scale, dtype=dz.dtype) @ dz}
         dh = dz @ W
-        if scale != 1.0:  # scale the small results, not the (N, V) buffer
+        if scale != 1.0:
             dh *= scale
-            grads["decoder.weight"] *= scale
-            grads["decoder.bias"] *= scale
         return loss, dh, grads
 
     def log_probs(self, params, h):

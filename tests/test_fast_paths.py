@@ -79,3 +79,19 @@ def test_blocked_dense_update_equals_whole_array_update_bitwise(name, monkeypatc
         assert len(optim.row_blocks(p2["w"])) == 20
         o2.step(p2, {"w": g.copy()})
     np.testing.assert_array_equal(p1["w"], p2["w"])
+
+
+def test_full_softmax_scaled_gradients_equal_scaling_afterwards():
+    """The scale is folded into the small factors (h, the ones vector, dh): same numbers as scaling after."""
+    from rnnlab.output import Softmax
+
+    rng = np.random.default_rng(2)
+    out = Softmax(30, 5)
+    params = {"decoder.weight": rng.standard_normal((30, 5)), "decoder.bias": rng.standard_normal(30)}
+    h, y = rng.standard_normal((12, 5)), rng.integers(0, 30, 12)
+    loss1, dh1, g1 = out.loss_and_grad(params, h, y, scale=0.25)
+    loss2, dh2, g2 = out.loss_and_grad(params, h, y)
+    assert loss1 == loss2
+    np.testing.assert_allclose(dh1, 0.25 * dh2, rtol=1e-14)
+    for k in g1:
+        np.testing.assert_allclose(g1[k], 0.25 * g2[k], rtol=1e-13, atol=1e-16)
