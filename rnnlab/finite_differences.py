@@ -47,7 +47,7 @@ def gradcheck(loss_fn, params: dict, grads: dict, eps: float = 1e-3, max_entries
         tol: the pass/fail threshold reported by ``GradcheckResult.passed``.
     """
     rng = np.random.default_rng(seed)
-    work = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+    work = {k: np.array(v, dtype=np.float64, order="C", copy=True) for k, v in params.items()}
     errors, counts = {}, {}
     for name, g in grads.items():
         g = np.asarray(g, dtype=np.float64)

@@ -232,11 +232,12 @@ class Adam(Optimizer):
         t *= 1 - self.b2
         v *= self.b2
         v += t
-        np.multiply(v, 1 / (1 - self.b2 ** self.t), out=t)
-        np.sqrt(t, out=t)
-        t += self.eps
+        # lr m / bc1 / (sqrt(v / bc2) + eps) = (lr sqrt(bc2) / bc1) m / (sqrt(v) + eps sqrt(bc2)): one pass fewer
+        root_bc2 = np.sqrt(1 - self.b2 ** self.t)
+        np.sqrt(v, out=t)
+        t += self.eps * root_bc2
         np.divide(m, t, out=t)
-        t *= self.lr / (1 - self.b1 ** self.t)
+        t *= self.lr * root_bc2 / (1 - self.b1 ** self.t)
         p -= t
 
 

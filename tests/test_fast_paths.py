@@ -95,3 +95,39 @@ def test_full_softmax_scaled_gradients_equal_scaling_afterwards():
     np.testing.assert_allclose(dh1, 0.25 * dh2, rtol=1e-14)
     for k in g1:
         np.testing.assert_allclose(g1[k], 0.25 * g2[k], rtol=1e-13, atol=1e-16)
+
+
+def test_one_hot_lm_stores_u_by_columns_and_is_checked_by_finite_differences():
+    import rnnlab
+
+    lm = rnnlab.LanguageModel(12, 5, output="class", dtype=np.float64, n_classes=3, seed=4)
+    U = lm.params["rnn.weight_ih_l0"]
+    assert U.shape == (5, 12) and U.flags.f_contiguous and U is lm.layer.params["weight_ih_l0"]
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 12, (4, 3)), rng.integers(0, 12, (4, 3))
+    _, grads = lm.loss_and_grads(x, y)
+
+    def f(p):
+        saved = {k: v.copy() for k, v in lm.params.items()}
+        lm.load_params(p)
+        try:
+            return lm.loss(x, y)[0]
+        finally:
+            lm.load_params(saved)
+
+    r = rnnlab.gradcheck(f, lm.params, {"rnn.weight_ih_l0": grads["rnn.weight_ih_l0"]}, max_entries=30)
+    assert r.passed, r.max_rel_error
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "sparseadam"])
+def test_column_major_parameter_updates_equal_row_major_bitwise(name):
+    rng = np.random.default_rng(8)
+    pc = {"u": rng.standard_normal((6, 40)).astype(np.float32)}
+    pf = {"u": np.asfortranarray(pc["u"])}
+    oc, of = optim.make_optimizer(name, 0.05), optim.make_optimizer(name, 0.05)
+    for n in (5, 30, 5):  # sparse, densified, sparse
+        idx = np.sort(rng.choice(40, n, replace=False))
+        vals = rng.standard_normal((n, 6)).astype(np.float32)
+        oc.step(pc, {"u": SparseGrad(idx, vals, (6, 40), 1)})
+        of.step(pf, {"u": SparseGrad(idx, vals, (6, 40), 1)})
+    np.testing.assert_array_equal(pc["u"], pf["u"])
