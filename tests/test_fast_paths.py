@@ -131,3 +131,24 @@ def test_column_major_parameter_updates_equal_row_major_bitwise(name):
         oc.step(pc, {"u": SparseGrad(idx, vals, (6, 40), 1)})
         of.step(pf, {"u": SparseGrad(idx, vals, (6, 40), 1)})
     np.testing.assert_array_equal(pc["u"], pf["u"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_without_the_max_shift_when_logits_are_bounded(dtype):
+    from rnnlab.output import SAFE_LOGIT, logit_bound, softmax_ce
+
+    rng = np.random.default_rng(4)
+    h = np.tanh(rng.standard_normal((30, 6))).astype(dtype)
+    W, b = rng.uniform(-1, 1, (50, 6)).astype(dtype), rng.uniform(-1, 1, 50).astype(dtype)
+    y = rng.integers(0, 50, 30)
+    bound = logit_bound(h, W, b)
+    assert np.abs(h @ W.T + b).max() <= bound < SAFE_LOGIT
+    l1, d1 = softmax_ce(h @ W.T, y, b, bound=bound)        # no shift
+    l2, d2 = softmax_ce(h @ W.T, y, b)                     # shifted by the row max
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert l1 == pytest.approx(l2, rel=tol)
+    np.testing.assert_allclose(d1, d2, rtol=tol, atol=tol * 1e-2)
+    # logits far beyond the safe range: the bound says so and the shift keeps everything finite
+    big = 200.0 * np.abs(W)
+    l3, d3 = softmax_ce(h @ big.T, y, b, bound=logit_bound(h, big, b))
+    assert np.isfinite(l3) and np.all(np.isfinite(d3))
