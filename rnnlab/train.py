@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import signal
 import sys
 import time
@@ -284,16 +286,32 @@ class Trainer:
                 if finished_epoch:
                     st["epoch"] += 1
                     st["batch"] = 0
-                self._end_of_epoch(epoch, sums, time.perf_counter() - t_epoch, finished_epoch)
+                best = self._end_of_epoch(epoch, sums, time.perf_counter() - t_epoch, finished_epoch)
                 self._remember_good()
+                if not interrupt.requested and (stop or st["epoch"] >= cfg.epochs):
+                    st["done"] = True  # the last epoch: this save is the final one
                 self.save("last")
+                if best:
+                    self._link_best()
                 last_ckpt = time.perf_counter()
                 if interrupt.requested:
                     self.log(f"interrupted: saved {self.out / 'last.npz'}; continue with --resume")
                     return 130
-        st["done"] = True
-        self.save("last")
+        if not st["done"]:
+            st["done"] = True
+            self.save("last")
         return 0
+
+    def _link_best(self):
+        """best.npz := last.npz, as a hard link (saving the same arrays twice costs ~45 ms an epoch); a
+        later save replaces last.npz by a new file, so best.npz keeps these bytes."""
+        last, best, tmp = self.out / "last.npz", self.out / "best.npz", self.out / ".best.npz.link"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(last, tmp)
+        except OSError:  # no hard links here: copy
+            shutil.copyfile(last, tmp)
+        os.replace(tmp, best)
 
     def _end_of_epoch(self, epoch, sums, seconds, finished):
         st = self.state
@@ -301,9 +319,9 @@ class Trainer:
         train_ce = sums["loss"] / max(sums["tokens"], 1)
         rate = sums["tokens"] / max(seconds, 1e-9)
         improved = st["best_valid"] is None or valid["cross_entropy"] < st["best_valid"]
-        if improved and math.isfinite(valid["cross_entropy"]):
+        best = improved and math.isfinite(valid["cross_entropy"])
+        if best:
             st["best_valid"] = valid["cross_entropy"]
-            self.save("best")
         # the schedule sees complete epochs only, so an interrupted and resumed run follows the same one
         if finished:
             if self.cfg.halve_lr and st["prev_valid"] is not None and valid["cross_entropy"] > st["prev_valid"]:
@@ -324,6 +342,7 @@ class Trainer:
                  f"ppl {record['train_ppl']:.1f} | valid ppl {valid['perplexity']:.1f}{' *' if improved else ''} | "
                  f"grad-norm {record['grad_norm']:.2f} | {rate / 1000:.1f}k tok/s | lr {self.opt.lr:g}"
                  + (f" | {summary_line(gsum)}" if gsum else ""))
+        return best
 
     def _gradient_summary(self):
         """How far back the gradient reaches, on the first validation batch (about one backward's cost)."""
