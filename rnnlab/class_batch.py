@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DENSE_FRACTION = 1.0  # dense decoder gradients when this share of rows has gradient (1: all rows)
+# dense decoder gradients when this share of rows has gradient. 1: only when every row has one, where dense
+# and sparse mean the same to every optimiser (SparseAdam's lazy rows too); Adagrad densifies itself at 50%
+DENSE_FRACTION = 1.0
 
 
 def _ragged_arange(counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
