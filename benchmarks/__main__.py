@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     cfg = Config(quick=a.quick, threads=a.threads, only=tuple(a.only), memory=not (a.no_memory or a.quick))
     if a.quick:
-        cfg.repeats, cfg.warmup = 3, 1
+        cfg.repeats, cfg.warmup, cfg.settle = 3, 1, 0
     if a.repeats is not None:
         cfg.repeats = a.repeats
     load = os.getloadavg() if hasattr(os, "getloadavg") else None

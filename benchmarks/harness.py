@@ -2,10 +2,13 @@
 
 Every comparison is timed side by side in one process: the implementations of a case are run in
 turn, round-robin (the order rotates every round), so slow phases of a shared machine hit all of them
-alike; the garbage collector is off while they run. Each implementation is warmed up, then timed
-``repeats`` times; the median is reported, with the spread (interquartile range / median). A sample
-is one call, or ``number`` calls when one call is too short to time (calibrated during warm-up so
-that a sample lasts at least ``min_sample_s``).
+alike; the garbage collector is off while they run. Before each timed sample the implementation runs
+``settle`` untimed calls: the thread pools of the library that ran before (OpenBLAS's, torch's OpenMP)
+keep spinning on the cores for a while after their last call, and without this the torch LM step timed
+right after an rnnlab step took 52-55 ms instead of 30-38 ms, the rnnlab step 24-25 instead of 21-23.
+Each implementation is warmed up, then timed ``repeats`` times; the median is reported, with the
+spread (interquartile range / median). A sample is one call, or ``number`` calls when one call is too
+short to time (calibrated during warm-up so that a sample lasts at least ``min_sample_s``).
 
 Peak memory is measured in a fresh child process (``benchmarks.memchild``) for numpy and torch alike:
 the child fixes glibc's mmap threshold so that large buffers are returned to the system when freed,
@@ -31,6 +34,7 @@ class Config:
     quick: bool = False        # small sizes and few repeats: a smoke run, numbers not meaningful
     repeats: int = 15          # timed samples per implementation (median reported)
     warmup: int = 3            # untimed calls per implementation before timing
+    settle: int = 2            # untimed calls of the same implementation before each timed sample
     min_sample_s: float = 0.02  # a sample repeats the call until it lasts this long
     threads: int = 2           # numpy (BLAS) and torch intra-op threads
     memory: bool = True        # measure peak memory in child processes
@@ -141,6 +145,8 @@ def compare(fns: dict, config: Config) -> dict:
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
                 fn, n = fns[name], number[name]
+                for _ in range(config.settle):
+                    fn()
                 t0 = time.perf_counter()
                 for _ in range(n):
                     fn()

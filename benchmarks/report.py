@@ -29,7 +29,8 @@ def cells(row: Row, peak_gflops: float | None) -> list:
         row.case, row.impl, f"{1e3 * t:.3f}" if t < 0.01 else f"{1e3 * t:.1f}", f"{100 * row.timing.spread:.0f}%",
         thr, "" if gf is None else f"{gf:.1f}", share,
         "" if row.peak_mib is None else f"{row.peak_mib:.1f}",
-        "" if row.ratio is None else f"{row.ratio:.2f}x vs {row.ref}" + (f" ({row.note})" if row.note else ""),
+        (row.note if row.ratio is None
+         else f"{row.ratio:.2f}x vs {row.ref}" + (f" ({row.note})" if row.note else "")),
     ]
 
 

@@ -54,7 +54,7 @@ def gradcheck(loss_fn, params: dict, grads: dict, eps: float = 1e-3, max_entries
         a ``GradcheckResult``: the largest relative error and the number of entries checked, per parameter.
     """
     rng = np.random.default_rng(seed)
-    work = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+    work = {k: np.array(v, dtype=np.float64, order="C", copy=True) for k, v in params.items()}
     errors, counts = {}, {}
     for name, g in grads.items():
         g = np.asarray(g, dtype=np.float64)

@@ -132,6 +132,10 @@ class LanguageModel:
         self.params: dict[str, np.ndarray] = {}
         if embedding_size is not None:
             self.params["encoder.weight"] = rng.uniform(-0.1, 0.1, (vocab_size, embedding_size)).astype(dtype)
+        else:
+            # one-hot input: U = weight_ih_l0 (H, V) is read and updated by columns (one per word of the
+            # batch), so it is stored column-major: each column contiguous (same shape and values)
+            self.layer.params["weight_ih_l0"] = np.asfortranarray(self.layer.params["weight_ih_l0"])
         for k, v in self.layer.params.items():
             self.params[f"rnn.{k}"] = v  # shared arrays: optimisers update the layer's weights in place
         bound = 1.0 / np.sqrt(hidden_size)

@@ -7,11 +7,12 @@ Updates (g = gradient, lr = learning rate, t = step count from 1):
     Adagrad   G += g^2;                   p -= lr g / (sqrt(G) + eps)
     RMSProp   E = a E + (1 - a) g^2;      p -= lr g / (sqrt(E) + eps)
     Adam      m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr m^/(sqrt(v^) + eps), with bias correction
+    SparseAdam  Adam on the rows a SparseGrad touches only (torch.optim.SparseAdam's lazy update)
 
 A ``SparseGrad`` (rows of an embedding or output matrix) is applied sparsely where that is exact (SGD,
 Adagrad: untouched rows do not change) and densified otherwise (momentum, RMSProp and Adam decay their
-state on every row, every step). Gradient clipping by global norm is Pascanu et al. (2013), Algorithm 1:
-if ||g|| > c then g <- c g / ||g||.
+state on every row, every step); SparseAdam is the lazy variant that updates the touched rows only.
+Gradient clipping by global norm is Pascanu et al. (2013), Algorithm 1: if ||g|| > c then g <- c g / ||g||.
 """
 from __future__ import annotations
 
@@ -19,6 +20,19 @@ import numpy as np
 
 from .errors import ConfigError
 from .sparse import SparseGrad, to_dense
+
+DENSE_FRACTION = 0.5  # Adagrad, SparseAdam: a SparseGrad touching this share of rows takes a dense step
+BLOCK = 1 << 16       # elements per block of a blocked elementwise update (5 float32 arrays: 1.3 MiB)
+
+
+def row_blocks(a: np.ndarray):
+    """Slices of ~BLOCK elements (whole rows) covering ``a``: an elementwise update of several large
+    arrays runs block by block, so its dozen passes reuse what the first one brought into the cache
+    (measured: Adam on a (8000, 100) decoder 1.36 -> 1.15 ms with a cold cache)."""
+    if a.ndim < 2 or a.size <= 2 * BLOCK:
+        return [slice(None)]
+    rows = max(1, BLOCK // (a.size // a.shape[0]))
+    return [slice(i, i + rows) for i in range(0, a.shape[0], rows)]
 
 
 def global_norm(grads: dict) -> float:
@@ -138,14 +152,33 @@ class Adagrad(Optimizer):
 
     def _update(self, name, p, g):
         G = self._slot(name, p, "G")
+        if isinstance(g, SparseGrad) and len(g.index) >= DENSE_FRACTION * g.shape[g.axis]:
+            g = g.dense()  # exact: a zero row changes neither G (G += 0) nor p (p -= 0)
         if isinstance(g, SparseGrad):
-            rows = (g.index,) if g.axis == 0 else (slice(None), g.index)
-            vals = g.values if g.axis == 0 else g.values.T
-            G[rows] += vals * vals
-            p[rows] -= self.lr * vals / (np.sqrt(G[rows]) + self.eps)
+            if g.axis == 0:
+                idx = g.index
+                Gr = np.take(G, idx, axis=0)
+                Gr += g.values * g.values
+                G[idx] = Gr
+                pr = np.take(p, idx, axis=0)
+                pr -= self._step_of(g.values, Gr)
+                p[idx] = pr
+            else:
+                cols = (slice(None), g.index)
+                vals = g.values.T
+                G[cols] += vals * vals
+                p[cols] -= self._step_of(vals, G[cols])
         else:
-            G += g * g
-            p -= self.lr * g / (np.sqrt(G) + self.eps)
+            for r in row_blocks(p):
+                Gr, gr = G[r], g[r]
+                Gr += gr * gr
+                p[r] -= self._step_of(gr, Gr)
+
+    def _step_of(self, g, G):
+        """lr g / (sqrt(G) + eps), with one temporary."""
+        t = np.sqrt(G)
+        t += self.eps
+        return np.divide(np.multiply(g, self.lr), t, out=t)
 
 
 class RMSProp(Optimizer):
@@ -166,29 +199,73 @@ class RMSProp(Optimizer):
 
 
 class Adam(Optimizer):
-    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m^ / (sqrt(v^) + eps), where
-    m^ = m / (1 - b1^t) and v^ = v / (1 - b2^t) (Kingma & Ba 2015); ``betas`` = (b1, b2)."""
+    """Adam (Kingma & Ba 2015): m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m^ / (sqrt(v^) + eps),
+    where m^ = m / (1 - b1^t) and v^ = v / (1 - b2^t); ``betas`` = (b1, b2). With ``lazy`` (``SparseAdam``), a
+    ``SparseGrad`` updates only its rows (columns): their moments and parameters take the Adam step, the others
+    are left as they are, as in torch.optim.SparseAdam; dense gradients always take the full step."""
 
     name = "adam"
 
-    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, lazy: bool = False):
         super().__init__(lr)
         self.b1, self.b2 = betas
         self.eps = eps
+        self.lazy = lazy
 
     def _update(self, name, p, g):
-        g = to_dense(g)
         m, v = self._slot(name, p, "m"), self._slot(name, p, "v")
+        if not (self.lazy and isinstance(g, SparseGrad)):
+            self._adam(p, m, v, to_dense(g))
+            return
+        n = g.shape[g.axis]
+        if len(g.index) >= DENSE_FRACTION * n:
+            # most rows touched: a dense step, then the untouched rows put back (bitwise the lazy step)
+            keep = np.ones(n, dtype=bool)
+            keep[g.index] = False
+            at = (keep,) if g.axis == 0 else (slice(None), keep)
+            saved = p[at], m[at], v[at]
+            self._adam(p, m, v, g.dense())
+            p[at], m[at], v[at] = saved
+            return
+        at = (g.index,) if g.axis == 0 else (slice(None), g.index)
+        vals = g.values if g.axis == 0 else g.values.T
+        pr, mr, vr = p[at], m[at], v[at]
+        self._adam(pr, mr, vr, vals)
+        p[at], m[at], v[at] = pr, mr, vr
+
+    def _adam(self, p, m, v, g):
+        """In place: m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr m^ / (sqrt(v^) + eps)."""
+        for r in row_blocks(p):
+            self._adam_block(p[r], m[r], v[r], g[r])
+
+    def _adam_block(self, p, m, v, g):
+        t = np.multiply(g, 1 - self.b1)
         m *= self.b1
-        m += (1 - self.b1) * g
+        m += t
+        np.multiply(g, g, out=t)
+        t *= 1 - self.b2
         v *= self.b2
-        v += (1 - self.b2) * g * g
-        mhat_scale = 1 / (1 - self.b1 ** self.t)
-        vhat_scale = 1 / (1 - self.b2 ** self.t)
-        p -= self.lr * (m * mhat_scale) / (np.sqrt(v * vhat_scale) + self.eps)
+        v += t
+        # lr m / bc1 / (sqrt(v / bc2) + eps) = (lr sqrt(bc2) / bc1) m / (sqrt(v) + eps sqrt(bc2)): one pass fewer
+        root_bc2 = np.sqrt(1 - self.b2 ** self.t)
+        np.sqrt(v, out=t)
+        t += self.eps * root_bc2
+        np.divide(m, t, out=t)
+        t *= self.lr * root_bc2 / (1 - self.b1 ** self.t)
+        p -= t
 
 
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam}
+class SparseAdam(Adam):
+    """Adam that updates only the rows a ``SparseGrad`` touches (embedding, one-hot input, class output)."""
+
+    name = "sparseadam"
+
+    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        super().__init__(lr, betas, eps, lazy=True)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam,
+              "sparseadam": SparseAdam}
 
 
 def make_optimizer(name: str, lr: float, **kw) -> Optimizer:

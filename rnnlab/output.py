@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .class_batch import class_softmax_batch
 from .errors import ConfigError
 from .sparse import SparseGrad
 
@@ -34,18 +35,34 @@ def log_softmax_rows(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def softmax_ce(z: np.ndarray, y: np.ndarray):
-    """Cross-entropy summed over rows and its gradient, in place: z (N, K) logits -> p - onehot(y).
-    Returns (loss_sum, dz) where dz is z's buffer."""
+SAFE_LOGIT = 50.0  # |z| < 50: exp(z) neither overflows nor underflows in float32, nor a row sum of 1e12 of them
+
+
+def softmax_ce(z: np.ndarray, y: np.ndarray, bias=None, bound=None):
+    """Cross-entropy summed over rows and its gradient, in place: z (N, K) logits (+ ``bias`` (K,), added
+    here) -> p - onehot(y). Returns (loss_sum, dz) where dz is z's buffer.
+
+    softmax(z) = softmax(z - m) for any row shift m; the row maximum keeps exp() in range. When the
+    caller knows a ``bound`` >= max |z| below SAFE_LOGIT, the shift is skipped (two passes fewer)."""
     n = np.arange(z.shape[0])
-    z -= z.max(axis=1, keepdims=True)
+    if bias is not None:
+        z += bias
+    if bound is None or not bound < SAFE_LOGIT:
+        z -= z.max(axis=1, keepdims=True)
     zy = z[n, y].astype(np.float64)
     np.exp(z, out=z)
     s = z.sum(axis=1, keepdims=True)
     loss = float(np.sum(np.log(s[:, 0], dtype=np.float64) - zy))
-    z /= s
+    z *= 1.0 / s
     z[n, y] -= 1.0
     return loss, z
+
+
+def logit_bound(h, W, b) -> float:
+    """max |h_n . W_v + b_v| <= max_n ||h_n|| max_v ||W_v|| + max_v |b_v| (Cauchy-Schwarz): one pass over W."""
+    hn = float(np.sqrt(np.einsum("ij,ij->i", h, h).max()))
+    wn = float(np.sqrt(np.einsum("ij,ij->i", W, W).max()))
+    return hn * wn + float(np.abs(b).max())
 
 
 class Softmax:
@@ -65,16 +82,16 @@ class Softmax:
         gradients multiplied by ``scale`` (e.g. 1/N for a mean)."""
         W, b = params["decoder.weight"], params["decoder.bias"]
         z = h @ W.T
-        z += b
-        loss, dz = softmax_ce(z, y)
+        loss, dz = softmax_ce(z, y, b, bound=logit_bound(h, W, b) if len(h) else None)
         if not need_grad:
             return loss, None, {}
-        grads = {"decoder.weight": dz.T @ h, "decoder.bias": dz.sum(axis=0)}
+        # the scale goes into the small factors (h, 1, dh), never over the (N, V) or (V, H) arrays;
+        # db = s 1^T dz: one BLAS pass (multi-threaded) instead of a column sum (0.22 vs 0.55 ms at 640 x 8000)
+        hs = h * scale if scale != 1.0 else h
+        grads = {"decoder.weight": dz.T @ hs, "decoder.bias": np.full(len(dz), scale, dtype=dz.dtype) @ dz}
         dh = dz @ W
-        if scale != 1.0:  # scale the small results, not the (N, V) buffer
+        if scale != 1.0:
             dh *= scale
-            grads["decoder.weight"] *= scale
-            grads["decoder.bias"] *= scale
         return loss, dh, grads
 
     def log_probs(self, params, h):
@@ -108,9 +125,8 @@ class ClassSoftmax:
         self.words_by_class = np.argsort(c, kind="stable")          # words grouped by class
         self.offsets = np.concatenate([[0], np.cumsum(counts)])     # class k: words_by_class[off[k]:off[k+1]]
         self.sizes = counts
-        self._offsets_list = self.offsets.tolist()
         # classes that are runs of consecutive word ids (frequency classes over a frequency-sorted
-        # vocabulary) let a training step slice the decoder instead of gathering rows
+        # vocabulary); informational: the batched path gathers decoder rows either way
         self.contiguous = bool(np.all(np.diff(c) >= 0))
         self.pos_in_class = np.empty(self.vocab_size, dtype=np.int64)
         self.pos_in_class[self.words_by_class] = np.arange(self.vocab_size) - self.offsets[c[self.words_by_class]]
@@ -122,79 +138,22 @@ class ClassSoftmax:
                 "class_decoder.weight": (self.n_classes, self.hidden_size), "class_decoder.bias": (self.n_classes,)}
 
     def loss_and_grad(self, params, h, y, scale=1.0, need_grad=True):
-        """-sum_n [log p(c(y_n) | h_n) + log p(y_n | c(y_n), h_n)] and its gradients.
-
-        Args:
-            params: the parameters of ``param_shapes``.
-            h: (N, H) states.
-            y: (N,) target ids.
-            scale: multiplies the gradients (e.g. 1/N for a mean).
-            need_grad: False returns (loss, None, {}).
-        Returns:
-            (loss summed over rows, dh (N, H), grads): ``decoder.*`` gradients are ``SparseGrad`` rows of the
-            words in the target classes, ``class_decoder.*`` dense arrays.
-        """
-        W, b = params["decoder.weight"], params["decoder.bias"]
-        Wc, bc = params["class_decoder.weight"], params["class_decoder.bias"]
-        cy = self.class_of_word[y]
-        # class part: one product over all tokens
-        zc = h @ Wc.T
-        zc += bc
-        loss, dzc = softmax_ce(zc, cy)
-        dh = dzc @ Wc if need_grad else None
-        # word-in-class part: tokens sorted by target class, one product per class present
-        order = np.argsort(cy, kind="stable")
-        cs = cy[order]
-        hs = h[order]                                        # (N, H) grouped by class
-        ts = self.pos_in_class[y[order]]                     # targets' positions within their class
-        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-        ends = np.r_[starts[1:], len(cs)]
-        present = cs[starts]
-        sizes = self.sizes[present]
-        if need_grad:
-            dhs = np.empty_like(hs)
-            vals = np.empty((int(sizes.sum()), h.shape[1]), dtype=h.dtype)
-            bvals = np.empty(int(sizes.sum()), dtype=h.dtype)
-        off = self._offsets_list
-        o = 0
-        for s, e, k in zip(starts.tolist(), ends.tolist(), present.tolist()):
-            a, z_ = off[k], off[k + 1]
-            if self.contiguous:                              # class k = word ids a..z_-1: views, no copies
-                Wk, bk = W[a:z_], b[a:z_]
-            else:
-                words = self.words_by_class[a:z_]
-                Wk, bk = W[words], b[words]
-            hk = hs[s:e]
-            z = hk @ Wk.T
-            z += bk
-            lk, dz = softmax_ce(z, ts[s:e])
-            loss += lk
-            if need_grad:
-                np.matmul(dz, Wk, out=dhs[s:e])
-                n = z_ - a
-                np.matmul(dz.T, hk, out=vals[o:o + n])
-                dz.sum(axis=0, out=bvals[o:o + n])
-                o += n
+        """As ``Softmax.loss_and_grad``; the decoder's gradients are ``SparseGrad`` rows (the words of the
+        classes present) or, when most rows have gradient, dense arrays. Computed by
+        ``rnnlab.class_batch``."""
+        loss, dh, dWc, dbc, rows, dW, db = class_softmax_batch(self, params, h, y, need_grad)
         if not need_grad:
             return loss, None, {}
-        dh[order] += dhs
-        if self.contiguous:
-            idx = np.concatenate([np.arange(off[k], off[k + 1]) for k in present.tolist()])
-        else:
-            idx = np.concatenate([self.words_by_class[off[k]:off[k + 1]] for k in present.tolist()])
-        grads = {
-            "decoder.weight": SparseGrad(idx, vals, W.shape, 0),
-            "decoder.bias": SparseGrad(idx, bvals, b.shape, 0),
-            "class_decoder.weight": dzc.T @ h,
-            "class_decoder.bias": dzc.sum(axis=0),
-        }
         if scale != 1.0:
-            dh *= scale
-            for g in grads.values():
-                if isinstance(g, SparseGrad):
-                    g.values *= scale
-                else:
-                    g *= scale
+            for a in (dh, dWc, dbc, dW, db):
+                a *= scale
+        W = params["decoder.weight"]
+        if rows is None:
+            grads = {"decoder.weight": dW, "decoder.bias": db}
+        else:
+            grads = {"decoder.weight": SparseGrad(rows, dW, W.shape, 0),
+                     "decoder.bias": SparseGrad(rows, db, (W.shape[0],), 0)}
+        grads.update({"class_decoder.weight": dWc, "class_decoder.bias": dbc})
         return loss, dh, grads
 
     def log_probs(self, params, h):

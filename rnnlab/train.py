@@ -8,6 +8,8 @@ One step:  loss, grads = model(x, y)  ->  non-finite guard  ->  clip  ->  optimi
   checkpoint and rolled back the same way, so non-finite parameters are never kept, written or chosen as
   best (``checkpoint.save`` refuses them too). More than 10 rollbacks raise NumericalError.
 - The tutorial's schedule (``halve_lr``): the learning rate is halved whenever the validation loss rises.
+- A fixed decay (``lr_decay_after`` K, ``lr_decay`` f; Zaremba et al. 2014): after epoch K and every epoch
+  after it the learning rate is multiplied by f. Both rules see complete epochs only.
 - ``last.npz`` is written at the end of every epoch, every ``checkpoint_every`` seconds, and on
   Ctrl-C/SIGTERM; ``best.npz`` whenever validation improves. The batch order of an epoch is a function
   of (seed, epoch), so resuming from (epoch, batch index) replays exactly the same data, and with the
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import signal
 import sys
 import time
@@ -32,7 +36,7 @@ from .diagnostics.diagnose import summary_line
 from .errors import ConfigError, NumericalError
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 
-DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002}
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002, "sparseadam": 0.002}
 
 
 @dataclass
@@ -46,7 +50,7 @@ class TrainConfig(ConfigMixin):
 
     _what = "training configuration"
 
-    optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam
+    optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam | sparseadam
     lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
     clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
     clip_value: float | None = None  # clamp every gradient entry to +-clip_value; None: off
@@ -59,6 +63,8 @@ class TrainConfig(ConfigMixin):
     bptt_chunk: int = 20            # --stream: k1, steps forward per update
     bptt_window: int | None = None  # --stream: k2 >= k1, steps backpropagated (None: k1)
     halve_lr: bool = True           # tutorial's rule: halve the learning rate when validation loss rises
+    lr_decay_after: int | None = None  # multiply the learning rate by lr_decay after this epoch and each later one
+    lr_decay: float = 0.5
     checkpoint_every: float = 180.0  # seconds between checkpoints within an epoch
     max_bad_steps: int = 3          # non-finite steps in a row before rolling back
 
@@ -78,6 +84,10 @@ class TrainConfig(ConfigMixin):
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.epochs < 0:
             raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if self.lr_decay_after is not None and self.lr_decay_after < 1:
+            raise ConfigError(f"lr-decay-after must be an epoch number >= 1, got {self.lr_decay_after}")
+        if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
+            raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
         if self.bptt_window is not None and self.bptt_window < self.bptt_chunk:
             raise ConfigError("bptt-window (k2) must be at least bptt-chunk (k1)")
 
@@ -309,9 +319,13 @@ class Trainer:
                 if finished_epoch:
                     st["epoch"] += 1
                     st["batch"] = 0
-                self._end_of_epoch(epoch, sums, time.perf_counter() - t_epoch, finished_epoch)
+                best = self._end_of_epoch(epoch, sums, time.perf_counter() - t_epoch, finished_epoch)
                 self._remember_good()
+                if not interrupt.requested and (stop or st["epoch"] >= cfg.epochs):
+                    st["done"] = True  # the last epoch: this save is the final one
                 self.save("last")
+                if best:
+                    self._link_best()
                 last_ckpt = time.perf_counter()
                 if interrupt.requested:
                     self.log(f"interrupted: saved {self.out / 'last.npz'}; continue with --resume")
@@ -320,6 +334,17 @@ class Trainer:
         self.save("last")
         return 0
 
+    def _link_best(self):
+        """best.npz := last.npz, as a hard link (saving the same arrays twice costs ~45 ms an epoch); a
+        later save replaces last.npz by a new file, so best.npz keeps these bytes."""
+        last, best, tmp = self.out / "last.npz", self.out / "best.npz", self.out / ".best.npz.link"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(last, tmp)
+        except OSError:  # no hard links here: copy
+            shutil.copyfile(last, tmp)
+        os.replace(tmp, best)
+
     def _end_of_epoch(self, epoch, sums, seconds, finished):
         st = self.state
         valid = evaluate(self.lm, self.data.valid_batches())
@@ -327,13 +352,16 @@ class Trainer:
         rate = sums["tokens"] / max(seconds, 1e-9)
         improved = math.isfinite(valid["cross_entropy"]) and (
             st["best_valid"] is None or valid["cross_entropy"] < st["best_valid"])
-        if improved:
+        best = improved
+        if best:
             st["best_valid"] = valid["cross_entropy"]
-            self.save("best")
         # the schedule sees complete epochs only, so an interrupted and resumed run follows the same one
         if finished:
             if self.cfg.halve_lr and st["prev_valid"] is not None and valid["cross_entropy"] > st["prev_valid"]:
                 self.opt.lr *= 0.5
+                st["lr"] = self.opt.lr
+            if self.cfg.lr_decay_after is not None and epoch + 1 >= self.cfg.lr_decay_after:
+                self.opt.lr *= self.cfg.lr_decay
                 st["lr"] = self.opt.lr
             st["prev_valid"] = valid["cross_entropy"]
         gsum = self._gradient_summary()
@@ -347,6 +375,7 @@ class Trainer:
                  f"ppl {_ppl(record['train_ppl'])} | valid ppl {_ppl(valid['perplexity'])}{' *' if improved else ''} | "
                  f"grad-norm {record['grad_norm']:.2f} | {rate / 1000:.1f}k tok/s | lr {self.opt.lr:g}"
                  + (f" | {summary_line(gsum)}" if gsum else ""))
+        return best
 
     def _gradient_summary(self):
         """How far back the gradient reaches, on the validation batch of the longest sentences (or 60 steps

@@ -12,7 +12,7 @@ from benchmarks.report import markdown_table, text_table  # noqa: E402
 
 
 def tiny():
-    return Config(quick=True, repeats=2, warmup=0, memory=False)
+    return Config(quick=True, repeats=2, warmup=0, settle=0, memory=False)
 
 
 @pytest.fixture
@@ -32,6 +32,26 @@ def test_compare_times_every_callable_and_rotates():
     assert set(t) == {"a", "b"}
     assert all(len(x.samples) == 2 and x.median >= 0 for x in t.values())
     assert calls[-4:] == ["a", "b", "b", "a"]  # round 0: a, b; round 1 starts with b
+
+
+def test_settle_calls_precede_each_timed_sample():
+    calls = []
+    cfg = Config(quick=True, repeats=2, warmup=0, settle=1, memory=False)
+    compare({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, cfg)
+    assert calls[-8:] == ["a", "a", "b", "b", "b", "b", "a", "a"]
+
+
+def test_lm_cases_run_and_tabulate(one_thread):
+    from benchmarks.cases import lm, train
+
+    ctx = Context(tiny())
+    rows = lm.run(ctx) + lm.run_reference(ctx) + lm.run_class(ctx) + train.run(ctx)  # train: skipped when quick
+    impls = {r.impl for r in rows}
+    assert {"rnnlab", "torch", "rnnlab truncate=4", "tutorial (reference)", "class softmax", "full softmax"} <= impls
+    for r in rows:
+        assert r.timing.median > 0 and r.items
+    assert next(r for r in rows if r.impl == "class softmax").ref == "full"
+    assert text_table(rows, None).count("\n") == len(rows) + 1
 
 
 def test_layer_cases_run_and_tabulate(one_thread):

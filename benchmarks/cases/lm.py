@@ -3,13 +3,22 @@
 Vocabulary V = 8000, hidden H = 100, tanh, full softmax, a batch of B = 32 sentences of T = 20 words:
 words/s = T B / seconds per step. torch's model is nn.Embedding(V, H) (the tutorial's one-hot input
 times U, as a lookup) -> nn.RNN(H, H, tanh) -> nn.Linear(H, V) (the tutorial's V), mean cross-entropy,
-plain SGD; its products per step, forward and backward, are
+plain SGD; rnnlab's is ``LanguageModel(V, H)`` (one-hot input: ``weight_ih_l0`` is U, the same
+parameters as torch's) with ``forward_backward`` and ``optim.SGD``. The products per step, forward and
+backward, are
 
     output layer   3 products of (T B, H) x (H, V)      6 T B H V
-    recurrence     W_ih and W_hh, 3 products each       12 T B H^2
+    recurrence     W_hh, 3 products per step            6 T B H^2   (+ the same again for torch's W_ih)
 
-The rnnlab rows (``rnnlab.LanguageModel``, and ``rnnlab.reference`` for the tutorial's own algorithm)
-are to be added here as further step functions timed in the same ``compare`` call.
+and the "% peak" column is the rate of those flops against the measured matrix-product rate.
+
+Three comparisons:
+- ``run``: rnnlab against torch eager, same step, same data.
+- ``run_reference``: rnnlab with the tutorial's truncation (``truncate=4``) against
+  ``rnnlab.reference.TutorialRNN``, the tutorial's own algorithm: one 20-word sentence per SGD step, float64.
+- ``run_class``: the class-factorised softmax against the full softmax, whole training step, V = 8000;
+  the target words are drawn from a Zipf distribution (p(rank r) ~ 1/r), the profile that frequency
+  classes are built for: with uniform targets most tokens would fall into the largest (rarest) classes.
 """
 from __future__ import annotations
 
@@ -18,10 +27,14 @@ import numpy as np
 from ..harness import Context, Row, compare, optional_torch, peak_memory
 
 
-def lm_batch(V: int, T: int, B: int, seed: int = 0):
-    """Random word ids: inputs x and targets y (next words), both (T, B) int64."""
+def lm_batch(V: int, T: int, B: int, seed: int = 0, zipf: bool = False):
+    """Word ids: inputs x and targets y (next words), both (T, B) int64; uniform, or Zipf over ids."""
     rng = np.random.default_rng(seed)
-    words = rng.integers(0, V, size=(T + 1, B))
+    if zipf:
+        p = 1.0 / np.arange(1, V + 1)
+        words = rng.choice(V, size=(T + 1, B), p=p / p.sum())
+    else:
+        words = rng.integers(0, V, size=(T + 1, B))
     return words[:-1], words[1:]
 
 
@@ -46,21 +59,89 @@ def torch_lm_step(V: int = 8000, H: int = 100, T: int = 20, B: int = 32, lr: flo
     return step
 
 
-def lm_flops(V, H, T, B):
-    return 6.0 * T * B * H * V + 12.0 * T * B * H * H
+def rnnlab_lm_step(V: int = 8000, H: int = 100, T: int = 20, B: int = 32, lr: float = 0.1,
+                   truncate: int | None = None, output: str = "softmax", zipf: bool = False):
+    import rnnlab
+    from rnnlab.optim import SGD
+
+    lm = rnnlab.LanguageModel(V, H, output=output, dtype=np.float32, seed=0)
+    opt = SGD(lr)
+    x, y = lm_batch(V, T, B, zipf=zipf)
+
+    def step():
+        _, grads, _, _ = lm.forward_backward(x, y, truncate=truncate)
+        opt.step(lm.params, grads)
+
+    return step
+
+
+def reference_lm_step(V: int = 8000, H: int = 100, T: int = 20, lr: float = 0.005, truncate: int = 4):
+    """The tutorial's algorithm: one sentence of T words per SGD step, float64."""
+    from rnnlab.reference import TutorialRNN
+
+    model = TutorialRNN(V, H, bptt_truncate=truncate, seed=0)
+    x, y = lm_batch(V, T, 1)
+    xs, ys = x[:, 0].tolist(), y[:, 0].tolist()
+    return lambda: model.sgd_step(xs, ys, lr)
+
+
+def lm_flops(V, H, T, B, output_rows=None):
+    """Products of one step: 6 T B H (rows of the output layer) + 6 T B H^2 (recurrence)."""
+    return 6.0 * T * B * H * (V if output_rows is None else output_rows) + 6.0 * T * B * H * H
 
 
 def run(ctx: Context) -> list:
+    """rnnlab against torch eager (target: >= 2x words/s)."""
     cfg = ctx.config
     V, H, T, B = cfg.pick((8000, 100, 20, 32), (64, 8, 5, 4))
-    if optional_torch() is None:
-        return []
     kw = dict(V=V, H=H, T=T, B=B)
-    timings = compare({"torch": torch_lm_step(**kw)}, cfg)
+    fns = {"rnnlab": rnnlab_lm_step(**kw)}
+    if optional_torch() is not None:
+        fns["torch"] = torch_lm_step(**kw)
+    timings = compare(fns, cfg)
     case = f"tutorial LM SGD step V={V} H={H} tanh full softmax, {B} x {T} words"
     rows = []
     for impl, t in timings.items():
+        ratio = timings["torch"].median / t.median if impl == "rnnlab" and "torch" in timings else None
         mem = peak_memory(cfg, f"benchmarks.cases.lm:{impl}_lm_step", **kw)
         rows.append(Row(case, impl, t, flops=lm_flops(V, H, T, B), items=T * B, item_unit="words/s",
-                        peak_mib=mem))
+                        peak_mib=mem, ratio=ratio, ref="torch" if ratio else "",
+                        note="target >= 2x" if ratio else ""))
+    return rows
+
+
+def run_reference(ctx: Context, k: int = 4) -> list:
+    """rnnlab truncate=k (batches of B sentences) against the tutorial's algorithm (target: >= 80x words/s)."""
+    cfg = ctx.config
+    V, H, T, B = cfg.pick((8000, 100, 20, 32), (64, 8, 5, 4))
+    fns = {f"rnnlab truncate={k}": rnnlab_lm_step(V=V, H=H, T=T, B=B, truncate=k),
+           "tutorial (reference)": reference_lm_step(V=V, H=H, T=T, truncate=k)}
+    timings = compare(fns, cfg)
+    case = f"tutorial LM SGD step V={V} H={H}, truncate={k}: rnnlab {B} x {T} words vs the tutorial, 1 x {T} (float64)"
+    ref = timings["tutorial (reference)"].median / T          # seconds per word
+    rows = []
+    for impl, t in timings.items():
+        words = T * B if impl.startswith("rnnlab") else T
+        ratio = ref / (t.median / words) if impl.startswith("rnnlab") else None
+        rows.append(Row(case, impl, t, items=words, item_unit="words/s", ratio=ratio,
+                        ref="tutorial, words/s" if ratio else "", note="target >= 80x" if ratio else ""))
+    return rows
+
+
+def run_class(ctx: Context) -> list:
+    """Class-factorised against full softmax, whole SGD step (target: >= 5x words/s)."""
+    cfg = ctx.config
+    V, H, T, B = cfg.pick((8000, 100, 20, 32), (64, 8, 5, 4))
+    kw = dict(V=V, H=H, T=T, B=B, zipf=True)
+    timings = compare({"class softmax": rnnlab_lm_step(**kw, output="class"),
+                       "full softmax": rnnlab_lm_step(**kw, output="softmax")}, cfg)
+    case = f"rnnlab LM SGD step V={V} H={H}, class vs full softmax, {B} x {T} Zipf words"
+    rows = []
+    for impl, t in timings.items():
+        ratio = timings["full softmax"].median / t.median if impl == "class softmax" else None
+        output = "class" if impl == "class softmax" else "softmax"
+        mem = peak_memory(cfg, "benchmarks.cases.lm:rnnlab_lm_step", **kw, output=output)
+        rows.append(Row(case, impl, t, flops=lm_flops(V, H, T, B) if output == "softmax" else None,
+                        items=T * B, item_unit="words/s", peak_mib=mem, ratio=ratio,
+                        ref="full" if ratio else "", note="target >= 5x" if ratio else ""))
     return rows

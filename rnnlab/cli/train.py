@@ -28,6 +28,8 @@ def register(sub):
     g.add_argument("--checkpoint-every", type=positive_float, default=180.0, metavar="S",
                    help="seconds between checkpoints within an epoch (default 180)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--threads", type=int_at_least(1), default=1, metavar="N",
+                   help="BLAS threads (default 1: a step's products are small; more threads help only on idle cores)")
     g.add_argument("--no-report", action="store_true", help="do not write the gradient report at the end")
     add_data_options(p)
     m = p.add_argument_group("model")
@@ -48,10 +50,14 @@ def register(sub):
                    help="LSTM forget-gate bias at init (default 1.0)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"], default="adagrad",
+    o.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam", "sparseadam"],
+                   default="adagrad",
                    help="(default adagrad)")
     o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: sgd 0.5, "
                    "momentum 0.1, adagrad 0.1, rmsprop 0.002, adam 0.002)")
+    o.add_argument("--lr-decay-after", type=int_at_least(1), default=None, metavar="K",
+                   help="multiply the learning rate by --lr-decay after epoch K and every later epoch (default: never)")
+    o.add_argument("--lr-decay", type=positive_float, default=0.5, metavar="F", help="factor of --lr-decay-after (default 0.5)")
     o.add_argument("--no-halve-lr", action="store_true",
                    help="do not halve the learning rate when the validation loss rises (the tutorial's rule)")
     o.add_argument("--clip", type=nonnegative_float, default=5.0,
@@ -76,7 +82,7 @@ def register(sub):
 
 # flags that may accompany --resume with any value (they do not change what the run computes)
 _RESUME_FREE = {"out", "resume", "force", "quiet", "no_report", "epochs", "time_budget", "func", "get_default",
-                "command"}
+                "command", "threads"}
 # every other flag: where the saved run keeps its value
 _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": ("data", "format"),
              "column": ("data", "column"), "field": ("data", "field"), "level": ("data", "level"),
@@ -90,7 +96,8 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "clip_value": ("train", "clip_value"), "truncate": ("train", "truncate"),
              "batch_size": ("train", "batch_size"), "stream": ("train", "stream"),
              "bptt_chunk": ("train", "bptt_chunk"), "bptt_window": ("train", "bptt_window"),
-             "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "n_classes")}
+             "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "n_classes"),
+             "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay")}
 
 
 def _configs(args):
@@ -120,6 +127,7 @@ def _configs(args):
                        epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
                        time_budget=args.time_budget, seed=args.seed, stream=args.stream, bptt_chunk=args.bptt_chunk,
                        bptt_window=args.bptt_window, halve_lr=not args.no_halve_lr,
+                       lr_decay_after=args.lr_decay_after, lr_decay=args.lr_decay,
                        checkpoint_every=args.checkpoint_every)
     return dcfg, model, tcfg
 
@@ -156,6 +164,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..pipeline import train_language_model
+    from ..threads import blas_threads
     from ..train import TrainConfig
 
     dcfg, model, tcfg = _configs(args)
@@ -164,8 +173,9 @@ def run(args) -> int:
         _check_resume_flags(args, out, {"data": dcfg.to_dict(), "model": model, "train": tcfg.to_dict()})
         # only the length of the run may change: more epochs (0: as saved) and a new time budget
         tcfg = TrainConfig(epochs=args.epochs or 0, time_budget=args.time_budget)
-    status = train_language_model(dcfg, model, tcfg, out, resume=args.resume, progress=not args.quiet,
-                                  force=args.force, report=not args.no_report)
+    with blas_threads(args.threads):
+        status = train_language_model(dcfg, model, tcfg, out, resume=args.resume, progress=not args.quiet,
+                                      force=args.force, report=not args.no_report)
     if status == 0:
         print(f"model written to {out} (best.npz, last.npz, log.jsonl)")
     elif status == 130:

@@ -1,0 +1,154 @@
+"""Fast paths against the plain computations they replace (bitwise where the arithmetic is the same)."""
+import numpy as np
+import pytest
+
+from rnnlab import optim
+from rnnlab.sparse import SparseGrad, segment_sum
+
+
+@pytest.fixture(params=[1 << 16, 16], ids=["whole", "blocked"])
+def block(request, monkeypatch):
+    """Elementwise updates on whole arrays, or in blocks of 16 elements (several blocks per array)."""
+    monkeypatch.setattr(optim, "BLOCK", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("n_idx", [3, 40])  # below and above Adagrad's densify threshold (of 50 rows)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adagrad_sparse_and_densified_updates_equal_dense_bitwise(axis, n_idx, dtype, block):
+    rng = np.random.default_rng(n_idx + axis)
+    shape = (50, 7) if axis == 0 else (7, 50)
+    p_dense = {"w": rng.standard_normal(shape).astype(dtype)}
+    p_sparse = {"w": p_dense["w"].copy()}
+    o_dense, o_sparse = optim.Adagrad(0.05), optim.Adagrad(0.05)
+    for _ in range(5):
+        idx = rng.integers(0, 50, size=n_idx)
+        uniq, sums = segment_sum(idx, rng.standard_normal((n_idx, 7)).astype(dtype))
+        sg = SparseGrad(uniq, sums, shape, axis)
+        o_dense.step(p_dense, {"w": sg.dense()})
+        o_sparse.step(p_sparse, {"w": sg})
+    np.testing.assert_array_equal(p_sparse["w"], p_dense["w"])
+    np.testing.assert_array_equal(o_sparse.state["G.w"], o_dense.state["G.w"])
+
+
+@pytest.mark.parametrize("n_idx", [4, 8])  # below and above the dense-then-restore threshold (of 10 rows)
+@pytest.mark.parametrize("axis", [0, 1])
+def test_sparse_adam_matches_torch_sparse_adam(axis, n_idx, block):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5 + axis)
+    shape = (10, 4) if axis == 0 else (4, 10)
+    p = {"w": rng.standard_normal(shape)}
+    tw = torch.tensor(p["w"].T.copy() if axis else p["w"].copy(), requires_grad=True)  # rows in torch
+    opt = optim.SparseAdam(0.01, eps=1e-12)
+    topt = torch.optim.SparseAdam([tw], lr=0.01, eps=1e-12)
+    for _ in range(6):
+        idx = np.sort(rng.choice(10, size=n_idx, replace=False))
+        vals = rng.standard_normal((n_idx, 4))
+        opt.step(p, {"w": SparseGrad(idx, vals, shape, axis)})
+        tw.grad = torch.sparse_coo_tensor(torch.from_numpy(idx)[None], torch.from_numpy(vals), (10, 4),
+                                          check_invariants=True)
+        topt.step()
+    ours = p["w"].T if axis else p["w"]
+    np.testing.assert_allclose(ours, tw.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_sparse_adam_with_every_row_equals_adam_bitwise(block):
+    rng = np.random.default_rng(9)
+    p1 = {"w": rng.standard_normal((6, 3)).astype(np.float32)}
+    p2 = {"w": p1["w"].copy()}
+    o1, o2 = optim.SparseAdam(0.01), optim.Adam(0.01)
+    for _ in range(4):
+        vals = rng.standard_normal((6, 3)).astype(np.float32)
+        o1.step(p1, {"w": SparseGrad(np.arange(6), vals, (6, 3), 0)})
+        o2.step(p2, {"w": vals})
+    np.testing.assert_array_equal(p1["w"], p2["w"])
+
+
+@pytest.mark.parametrize("name", ["adagrad", "adam"])
+def test_blocked_dense_update_equals_whole_array_update_bitwise(name, monkeypatch):
+    rng = np.random.default_rng(11)
+    p1 = {"w": rng.standard_normal((40, 9)).astype(np.float32)}
+    p2 = {"w": p1["w"].copy()}
+    o1, o2 = optim.make_optimizer(name, 0.01), optim.make_optimizer(name, 0.01)
+    for _ in range(3):
+        g = rng.standard_normal((40, 9)).astype(np.float32)
+        monkeypatch.setattr(optim, "BLOCK", 1 << 16)
+        o1.step(p1, {"w": g.copy()})
+        monkeypatch.setattr(optim, "BLOCK", 20)     # 2-row blocks
+        assert len(optim.row_blocks(p2["w"])) == 20
+        o2.step(p2, {"w": g.copy()})
+    np.testing.assert_array_equal(p1["w"], p2["w"])
+
+
+def test_full_softmax_scaled_gradients_equal_scaling_afterwards():
+    """The scale is folded into the small factors (h, the ones vector, dh): same numbers as scaling after."""
+    from rnnlab.output import Softmax
+
+    rng = np.random.default_rng(2)
+    out = Softmax(30, 5)
+    params = {"decoder.weight": rng.standard_normal((30, 5)), "decoder.bias": rng.standard_normal(30)}
+    h, y = rng.standard_normal((12, 5)), rng.integers(0, 30, 12)
+    loss1, dh1, g1 = out.loss_and_grad(params, h, y, scale=0.25)
+    loss2, dh2, g2 = out.loss_and_grad(params, h, y)
+    assert loss1 == loss2
+    np.testing.assert_allclose(dh1, 0.25 * dh2, rtol=1e-14)
+    for k in g1:
+        np.testing.assert_allclose(g1[k], 0.25 * g2[k], rtol=1e-13, atol=1e-16)
+
+
+def test_one_hot_lm_stores_u_by_columns_and_is_checked_by_finite_differences():
+    import rnnlab
+
+    lm = rnnlab.LanguageModel(12, 5, output="class", dtype=np.float64, n_classes=3, seed=4)
+    U = lm.params["rnn.weight_ih_l0"]
+    assert U.shape == (5, 12) and U.flags.f_contiguous and U is lm.layer.params["weight_ih_l0"]
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 12, (4, 3)), rng.integers(0, 12, (4, 3))
+    _, grads = lm.loss_and_grads(x, y)
+
+    def f(p):
+        saved = {k: v.copy() for k, v in lm.params.items()}
+        lm.load_params(p)
+        try:
+            return lm.loss(x, y)[0]
+        finally:
+            lm.load_params(saved)
+
+    r = rnnlab.gradcheck(f, lm.params, {"rnn.weight_ih_l0": grads["rnn.weight_ih_l0"]}, max_entries=30)
+    assert r.passed, r.max_rel_error
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "sparseadam"])
+def test_column_major_parameter_updates_equal_row_major_bitwise(name):
+    rng = np.random.default_rng(8)
+    pc = {"u": rng.standard_normal((6, 40)).astype(np.float32)}
+    pf = {"u": np.asfortranarray(pc["u"])}
+    oc, of = optim.make_optimizer(name, 0.05), optim.make_optimizer(name, 0.05)
+    for n in (5, 30, 5):  # sparse, densified, sparse
+        idx = np.sort(rng.choice(40, n, replace=False))
+        vals = rng.standard_normal((n, 6)).astype(np.float32)
+        oc.step(pc, {"u": SparseGrad(idx, vals, (6, 40), 1)})
+        of.step(pf, {"u": SparseGrad(idx, vals, (6, 40), 1)})
+    np.testing.assert_array_equal(pc["u"], pf["u"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_without_the_max_shift_when_logits_are_bounded(dtype):
+    from rnnlab.output import SAFE_LOGIT, logit_bound, softmax_ce
+
+    rng = np.random.default_rng(4)
+    h = np.tanh(rng.standard_normal((30, 6))).astype(dtype)
+    W, b = rng.uniform(-1, 1, (50, 6)).astype(dtype), rng.uniform(-1, 1, 50).astype(dtype)
+    y = rng.integers(0, 50, 30)
+    bound = logit_bound(h, W, b)
+    assert np.abs(h @ W.T + b).max() <= bound < SAFE_LOGIT
+    l1, d1 = softmax_ce(h @ W.T, y, b, bound=bound)        # no shift
+    l2, d2 = softmax_ce(h @ W.T, y, b)                     # shifted by the row max
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert l1 == pytest.approx(l2, rel=tol)
+    np.testing.assert_allclose(d1, d2, rtol=tol, atol=tol * 1e-2)
+    # logits far beyond the safe range: the bound says so and the shift keeps everything finite
+    big = 200.0 * np.abs(W)
+    l3, d3 = softmax_ce(h @ big.T, y, b, bound=logit_bound(h, big, b))
+    assert np.isfinite(l3) and np.all(np.isfinite(d3))
