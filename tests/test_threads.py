@@ -23,5 +23,7 @@ def test_blas_threads_limits_inside_the_block_and_restores_after():
 
 
 def test_train_rejects_zero_threads(tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "m"), "--threads", "0", "--epochs", "0"]) == 2
+    with pytest.raises(SystemExit) as e:  # refused while parsing, before any data is read
+        main(["train", "--out", str(tmp_path / "m"), "--threads", "0", "--epochs", "0"])
+    assert e.value.code == 2
     assert "--threads" in capsys.readouterr().err

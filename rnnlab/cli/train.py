@@ -56,8 +56,10 @@ def register(sub):
     o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: sgd 0.5, "
                    "momentum 0.1, adagrad 0.1, rmsprop 0.002, adam 0.002)")
     o.add_argument("--lr-decay-after", type=int_at_least(1), default=None, metavar="K",
-                   help="multiply the learning rate by --lr-decay after epoch K and every later epoch (default: never)")
-    o.add_argument("--lr-decay", type=positive_float, default=0.5, metavar="F", help="factor of --lr-decay-after (default 0.5)")
+                   help="multiply the learning rate by --lr-decay after epoch K and every later epoch "
+                        "(default: never)")
+    o.add_argument("--lr-decay", type=positive_float, default=0.5, metavar="F",
+                   help="factor of --lr-decay-after (default 0.5)")
     o.add_argument("--no-halve-lr", action="store_true",
                    help="do not halve the learning rate when the validation loss rises (the tutorial's rule)")
     o.add_argument("--clip", type=nonnegative_float, default=5.0,
