@@ -93,8 +93,3 @@ class RNNCell:
         cell-state gradient (none here). Call ``prepare_backward(cache)`` first."""
         dz = dh * cache["dact"][s]
         return dz, dz, None, None
-
-    def jacobian(self, cache, t, W_hh):
-        """dh_t/dh_{t-1} = diag(f'(z_t)) W_hh for batch element(s): (B, H, H)."""
-        h = cache["hs"][t + 1]
-        return activation_grad(self.nonlinearity, h)[:, :, None] * W_hh[None]
