@@ -163,3 +163,18 @@ def _true_states(layer, x, h0):
         else:
             states.append([c["hs"][t + 1].copy() for t in range(x.shape[0])])
     return states
+
+
+def lm_gradcheck(lm, x, y, grads, **kw) -> GradcheckResult:
+    """``gradcheck`` of a language model's mean cross-entropy on tokens (x, y) (float64 model), for the
+    parameters in ``grads`` (dense arrays, e.g. from ``lm.loss_and_grads``); ``kw`` as ``gradcheck``."""
+
+    def loss(p):
+        saved = {k: v.copy() for k, v in lm.params.items()}
+        lm.load_params(p)
+        try:
+            return lm.loss(x, y)[0]
+        finally:
+            lm.load_params(saved)
+
+    return gradcheck(loss, lm.params, grads, **kw)

@@ -73,6 +73,18 @@ def _label(name, r):
     return f"{name} ({r.get('cell', '?')}{nl}, H={r.get('hidden_size', '?')})"
 
 
+def _finish(fig, ax, xlabel, ylabel, logy=True, legend=8):
+    """The common dressing of a one-panel figure: log y, labels, grid, legend, tight layout."""
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=legend)
+    fig.tight_layout()
+    return fig
+
+
 def fig_grad_by_distance(models):
     """Figure: mean ||dL_t/dh_{t-d}|| against d, absolute and relative to d = 0.
     ``models``: list of (name, result)."""
@@ -103,13 +115,7 @@ def fig_weight_grad_by_distance(models):
     for (name, r), col in zip(models, _colors(len(models))):
         ax.plot(r["distance"], _positive(r["weight_grad_by_distance"]), "-o", ms=2.5, color=col,
                 label=_label(name, r))
-    ax.set_yscale("log")
-    ax.set_xlabel("distance d (steps back)")
-    ax.set_ylabel("||d-steps-back term of dL/dW_hh||")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "distance d (steps back)", "||d-steps-back term of dL/dW_hh||")
 
 
 def fig_jacobian(models):
@@ -130,12 +136,7 @@ def fig_jacobian(models):
     ax.set_yscale("log")
     if hi > 0:   # a growing bound would flatten the measured curves: show it only up to 100x their top
         ax.set_ylim(lo / 3, hi * 100)
-    ax.set_xlabel("distance d (steps back)")
-    ax.set_ylabel("||dh_t / dh_{t-d}||_2")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "distance d (steps back)", "||dh_t / dh_{t-d}||_2", logy=False)  # log set above
 
 
 def fig_singular_values(models):
@@ -231,13 +232,7 @@ def fig_explosion(logs):
         if ev["non_finite"]:
             top = np.nanmax(_positive(g)) if np.any(g > 0) else 1.0
             ax.plot(ev["non_finite"], [top] * len(ev["non_finite"]), "x", color="black", ms=6)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("global gradient norm")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "step", "global gradient norm")
 
 
 FIGURES = {
