@@ -77,6 +77,7 @@ class Optimizer:
     """Base: ``step(params, grads)`` updates params in place; state is a dict of arrays (checkpointed)."""
 
     name = "optimizer"
+    slots: tuple = ()  # the state kept per parameter (``state`` keys are "<slot>.<parameter name>")
 
     def __init__(self, lr: float):
         if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
@@ -90,6 +91,12 @@ class Optimizer:
         if key not in self.state:
             self.state[key] = np.zeros_like(p)
         return self.state[key]
+
+    def init_state(self, params: dict) -> None:
+        """Create every state slot for every parameter now (zeros) instead of at its first update."""
+        for name, p in params.items():
+            for slot in self.slots:
+                self._slot(name, p, slot)
 
     def step(self, params: dict, grads: dict) -> None:
         """Update ``params[name]`` in place for every ``name`` in ``grads`` (arrays or ``SparseGrad``s of the
@@ -126,6 +133,7 @@ class Momentum(Optimizer):
     """v = mu v + g; p -= lr v (``nesterov``: p -= lr (g + mu v)). ``momentum`` mu in [0, 1)."""
 
     name = "momentum"
+    slots = ("m",)
 
     def __init__(self, lr: float, momentum: float = 0.9, nesterov: bool = False):
         super().__init__(lr)
@@ -145,6 +153,7 @@ class Adagrad(Optimizer):
     """G += g^2; p -= lr g / (sqrt(G) + eps); sparse gradients touch only their rows."""
 
     name = "adagrad"
+    slots = ("G",)
 
     def __init__(self, lr: float, eps: float = 1e-8):
         super().__init__(lr)
@@ -185,6 +194,7 @@ class RMSProp(Optimizer):
     """E = a E + (1 - a) g^2; p -= lr g / (sqrt(E) + eps), with a = ``alpha``."""
 
     name = "rmsprop"
+    slots = ("E",)
 
     def __init__(self, lr: float, alpha: float = 0.99, eps: float = 1e-8):
         super().__init__(lr)
@@ -205,6 +215,7 @@ class Adam(Optimizer):
     are left as they are, as in torch.optim.SparseAdam; dense gradients always take the full step."""
 
     name = "adam"
+    slots = ("m", "v")
 
     def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, lazy: bool = False):
         super().__init__(lr)

@@ -241,13 +241,14 @@ def _claim_out_dir(out: Path, force: bool):
 
 
 def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig, out_dir, resume=False,
-                         log=print, progress=True, force=False, report=True):
+                         log=print, progress=True, force=False, report=True, workers=1):
     """Train (or resume) a language model into ``out_dir``; returns the Trainer's exit status. With
     ``report``, a run that finishes ends by writing the gradient report of its model into ``out_dir/report``.
 
     A fresh run refuses a directory that already holds a model unless ``force`` (which deletes its best.npz,
     last.npz and log.jsonl). ``resume`` continues ``out_dir/last.npz`` with its saved configuration; of
-    ``tcfg`` only ``epochs`` (when larger than saved) and ``time_budget`` apply.
+    ``tcfg`` only ``epochs`` (when larger than saved) and ``time_budget`` apply. ``workers`` > 1 trains with
+    that many Hogwild processes (``rnnlab.hogwild``; sentence batches only).
     """
     out = Path(out_dir)
     if resume and force:
@@ -288,7 +289,7 @@ def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig
         data = SentenceData(train, valid, tcfg.batch_size, tcfg.seed)
     meta_base = {"data": dcfg.to_dict(), "vocab": vocab.to_json(),
                  "corpus": {"train_tokens": int(train.n_tokens), "train_sentences": int(train.n_sentences)}}
-    trainer = Trainer(lm, tcfg, data, out, meta_base, log=log, progress=progress)
+    trainer = Trainer(lm, tcfg, data, out, meta_base, log=log, progress=progress, workers=workers)
     if resume:
         try:
             trainer.restore(out / "last.npz")
@@ -306,7 +307,8 @@ def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig
         log(f"training: {tcfg.optimizer} lr {tcfg.learning_rate:g}, batch {tcfg.batch_size}, "
             f"{'full BPTT' if tcfg.truncate is None else f'truncate {tcfg.truncate}'}"
             f"{', stream' if tcfg.stream else ''}, clip {tcfg.clip}, epochs {tcfg.epochs}"
-            f"{'' if tcfg.time_budget is None else f', time budget {tcfg.time_budget:g} s'}")
+            f"{'' if tcfg.time_budget is None else f', time budget {tcfg.time_budget:g} s'}"
+            f"{f', {workers} Hogwild workers' if workers > 1 else ''}")
     status = trainer.run()
     if status == 0 and report and any((out / f).exists() for f in ("best.npz", "last.npz")):
         write_training_report(out, log)

@@ -141,13 +141,27 @@ class Trainer:
     """Trains ``lm`` on batches from ``data`` (an object with ``epoch_batches(epoch, start)``, ``n_batches(epoch)``,
     ``valid_batches()``, ``n_train_tokens`` and ``stream``) and keeps ``out_dir`` up to date."""
 
-    def __init__(self, lm, cfg: TrainConfig, data, out_dir, meta: dict, log=print, progress=True):
+    def __init__(self, lm, cfg: TrainConfig, data, out_dir, meta: dict, log=print, progress=True, workers=1):
+        if workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {workers}")
+        if workers > 1 and (data.stream or not hasattr(os, "fork")):
+            raise ConfigError("--workers above 1 needs sentence batches (not --stream: its chunks carry the "
+                              "state from one to the next) and a system with fork()" if data.stream else
+                              "--workers above 1 needs fork(), which this system lacks; use --workers 1")
+        self.workers = workers  # Hogwild processes (rnnlab.hogwild); how to train, not what: not saved
+        self._pool = None
         self.lm, self.cfg, self.data = lm, cfg, data
         self.out = Path(out_dir)
         self.meta = meta  # model config, vocab, data options: saved in every checkpoint
         self.log = log
         self.progress = progress
         self.opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
+        if workers > 1:  # asynchrony adds momentum: take it off the optimiser's own (rnnlab.hogwild)
+            from .hogwild import async_beta1
+            if hasattr(self.opt, "b1"):
+                self.opt.b1 = async_beta1(self.opt.b1, workers)
+            elif hasattr(self.opt, "momentum"):
+                self.opt.momentum = async_beta1(self.opt.momentum, workers)
         self.state = {"epoch": 0, "batch": 0, "step": 0, "elapsed": 0.0, "best_valid": None,
                       "prev_valid": None, "lr": cfg.learning_rate, "tokens": 0, "skipped_steps": 0,
                       "rollbacks": 0, "done": False}
@@ -171,9 +185,14 @@ class Trainer:
         return dict(self.meta, model=self.lm.config.to_dict(), train=self.cfg.to_dict(), state=dict(self.state),
                     optimizer=opt)
 
-    def save(self, name="last"):
-        """Write ``<out>/<name>.npz``: parameters, optimiser state, carried stream state and all metadata."""
-        checkpoint.save(self.out / f"{name}.npz", self.lm.params, self._meta(), self._extra())
+    def save(self, name="last", copy=False):
+        """Write ``<out>/<name>.npz``: parameters, optimiser state, carried stream state and all metadata.
+        ``copy``: save a copy taken first (Hogwild workers are writing the shared arrays meanwhile)."""
+        params, extra = self.lm.params, self._extra()
+        if copy:
+            params = {k: v.copy() for k, v in params.items()}
+            extra = {k: np.array(v, copy=True) for k, v in extra.items()}
+        checkpoint.save(self.out / f"{name}.npz", params, self._meta(), extra)
 
     def _params_finite(self):
         return all(np.isfinite(v).all() for v in self.lm.params.values())
@@ -202,7 +221,14 @@ class Trainer:
     def _rollback(self):
         params, opt_state, t = self._good
         self.lm.load_params(params)
-        self.opt.state = {k: v.copy() for k, v in opt_state.items()}
+        # in place, so that arrays shared with Hogwild workers stay shared; slots made since are dropped
+        for k in set(self.opt.state) - set(opt_state):
+            del self.opt.state[k]
+        for k, v in opt_state.items():
+            if k in self.opt.state:
+                self.opt.state[k][...] = v
+            else:
+                self.opt.state[k] = v.copy()
         self.opt.t = t
         self.opt.lr *= 0.5
         self.state["lr"] = self.opt.lr
@@ -255,9 +281,21 @@ class Trainer:
         Raises:
             NumericalError: more than 10 roll-backs after non-finite steps.
         """
+        try:
+            return self._run()
+        finally:
+            if self._pool is not None:  # Hogwild workers end with the run
+                self._pool.close()
+                self._pool = None
+
+    def _run(self):
         cfg, st = self.cfg, self.state
         self.out.mkdir(parents=True, exist_ok=True)
         self.opt.lr = st["lr"]
+        if self.workers > 1:  # parameters and optimiser state into memory the worker processes share
+            from .hogwild import share_model, share_optimizer
+            share_model(self.lm)
+            share_optimizer(self.opt, self.lm.params)
         self._remember_good()
         t_start = time.perf_counter() - st["elapsed"]
         last_ckpt = time.perf_counter()
@@ -274,8 +312,11 @@ class Trainer:
                 if st["batch"] == 0:
                     self.carry = None  # every epoch's streams start from the zero state
                 t_epoch = time.perf_counter()
+                if self.workers > 1:
+                    stop = self._hogwild_epoch(epoch, n_batches, bar, sums, interrupt, t_start, t_epoch)
                 # resuming mid-epoch: the epoch's order is a function of (seed, epoch); start where it stopped
-                for b, (x, y) in enumerate(self.data.epoch_batches(epoch, st["batch"]), start=st["batch"]):
+                for b, (x, y) in enumerate(() if self.workers > 1 else self.data.epoch_batches(epoch, st["batch"]),
+                                           start=st["batch"]):
                     loss, norm, n, ok = self.step(x, y)
                     st["batch"] = b + 1
                     st["step"] += 1
@@ -299,12 +340,7 @@ class Trainer:
                             self._remember_good()
                     now = time.perf_counter()
                     st["elapsed"] = now - t_start
-                    if bar is not None:
-                        rate = sums["tokens"] / max(now - t_epoch, 1e-9)
-                        avg = sums["loss"] / max(sums["tokens"], 1)
-                        bar.set_postfix_str(f"loss {avg:.3f} | ppl {_ppl(math.exp(min(avg, 700)))} | "
-                                            f"grad-norm {norm:.2f} | {rate / 1000:.1f}k tok/s", refresh=False)
-                        bar.update(1)
+                    _show(bar, sums, norm, now - t_epoch, b + 1)
                     if interrupt.requested or (cfg.time_budget is not None and st["elapsed"] >= cfg.time_budget):
                         stop = True
                         break
@@ -333,6 +369,75 @@ class Trainer:
         st["done"] = st["epoch"] >= cfg.epochs  # False after a time budget: --resume goes on
         self.save("last")
         return 0
+
+    def _hogwild_epoch(self, epoch, n_batches, bar, sums, interrupt, t_start, t_epoch):
+        """The rest of ``epoch`` (from the state's batch on) trained by ``self.workers`` processes
+        (``rnnlab.hogwild``); this process is worker 0 and keeps the progress bar, the checkpoints and the
+        interrupt. Returns True when stopped early (Ctrl-C, time budget)."""
+        from . import hogwild as hw
+
+        if self._pool is None:
+            self._pool = hw.Pool(self, self.workers)
+        pool, st = self._pool, self.state
+        self._last_ckpt = time.perf_counter()
+        while st["batch"] < n_batches:
+            t0 = self.opt.t
+            dead = self._hogwild_pass(epoch, n_batches, bar, sums, interrupt, t_start, t_epoch)
+            self.opt.t = t0 + int(pool.total(hw.OK))
+            self.opt.lr = float(pool.lr[0])
+            if dead or pool.flags[hw.FAILED]:
+                raise RuntimeError(f"a Hogwild worker process failed ({dead or 'its error is above'}); the last "
+                                   f"checkpoint is {self.out / 'last.npz'}")
+            if pool.total(hw.SKIPPED):
+                self._log_json({"event": "nonfinite", "epoch": epoch, "batch": st["batch"],
+                                "skipped_steps": int(pool.total(hw.SKIPPED)), "workers": self.workers})
+            if pool.flags[hw.ROLLBACK]:
+                self._rollback_logged(epoch, st["batch"], "non-finite steps in a worker")
+                continue
+            if pool.flags[hw.STOP]:
+                return True
+        return False
+
+    def _hogwild_pass(self, epoch, n_batches, bar, sums, interrupt, t_start, t_epoch):
+        """One pass of the workers over the epoch's batches from the state's on; the state and ``sums``
+        follow the shared counters. Returns what ``Pool.run_pass`` does."""
+        from . import hogwild as hw
+
+        pool, cfg, st = self._pool, self.cfg, self.state
+        first, base, base_sums, t0 = st["batch"], dict(st), dict(sums), self.opt.t
+        own = 0
+
+        def absorb():
+            st["batch"] = pool.position(n_batches)
+            st["step"] = base["step"] + int(pool.total(hw.DONE))
+            st["skipped_steps"] = base["skipped_steps"] + int(pool.total(hw.SKIPPED))
+            st["tokens"] = base["tokens"] + int(pool.total(hw.TOKENS))
+            for key, col in (("loss", hw.LOSS), ("tokens", hw.TOKENS), ("norm", hw.NORM), ("steps", hw.OK)):
+                sums[key] = base_sums[key] + type(base_sums[key])(pool.total(col))
+            st["elapsed"] = time.perf_counter() - t_start
+
+        def tick(stepped=True):
+            nonlocal own
+            absorb()
+            now = time.perf_counter()
+            _show(bar, sums, float(pool.stats[0, hw.LAST_NORM]), now - t_epoch, first + int(pool.total(hw.DONE)))
+            if interrupt.requested or (cfg.time_budget is not None and st["elapsed"] >= cfg.time_budget):
+                pool.flags[hw.STOP] = 1
+            own += stepped
+            due = now - self._last_ckpt >= cfg.checkpoint_every
+            if (stepped and own % 50 == 0) or due:
+                if not self._params_finite():      # an update overflowed: stop everyone, roll back
+                    pool.flags[hw.ROLLBACK] = pool.flags[hw.STOP] = 1
+                    return
+                self._remember_good()
+            if due:
+                t, self.opt.t = self.opt.t, t0 + int(pool.total(hw.OK))
+                self.save("last", copy=True)
+                self.opt.t, self._last_ckpt = t, now
+
+        dead = pool.run_pass(epoch, first, n_batches, t0, self.opt.lr, tick)
+        absorb()
+        return dead
 
     def _link_best(self):
         """best.npz := last.npz, as a hard link (saving the same arrays twice costs ~45 ms an epoch); a
@@ -395,6 +500,17 @@ class Trainer:
 def _ppl(p):
     """Perplexity for a log line: 123.4, or 1.01e+304 when training has blown up."""
     return f"{p:.1f}" if p < 1e6 else f"{p:.3g}"
+
+
+def _show(bar, sums, norm, seconds, position):
+    """Move the progress bar to batch ``position`` with the epoch's running loss, perplexity and speed."""
+    if bar is None:
+        return
+    rate = sums["tokens"] / max(seconds, 1e-9)
+    avg = sums["loss"] / max(sums["tokens"], 1)
+    bar.set_postfix_str(f"loss {avg:.3f} | ppl {_ppl(math.exp(min(avg, 700)))} | grad-norm {norm:.2f} | "
+                        f"{rate / 1000:.1f}k tok/s", refresh=False)
+    bar.update(position - bar.n)
 
 
 def _progress(enabled, total, initial, desc):

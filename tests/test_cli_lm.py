@@ -24,7 +24,8 @@ def run(capsys, *argv):
 
 
 @pytest.mark.parametrize("extra", [[], ["--output", "class", "--classes", "3", "--cell", "gru", "--embedding", "6"],
-                                   ["--stream", "--bptt-chunk", "5", "--bptt-window", "8", "--cell", "lstm"]])
+                                   ["--stream", "--bptt-chunk", "5", "--bptt-window", "8", "--cell", "lstm"],
+                                   ["--workers", "2", "--output", "class", "--optimizer", "sparseadam"]])
 def test_train_evaluate_generate_resume(tmp_path, capsys, extra):
     train, valid = corpus(tmp_path / "train.txt"), corpus(tmp_path / "valid.txt", 30, seed=1)
     out = tmp_path / "model"

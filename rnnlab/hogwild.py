@@ -1,0 +1,267 @@
+"""Hogwild training: several processes train one model in shared memory, without locks.
+
+``rnnlab train --workers W`` forks W - 1 worker processes once per run (the trainer's own process is
+worker 0). In each pass over an epoch, worker r takes the batches r, r + W, r + 2W, ... of the epoch's
+order and runs the usual step on them (forward, backward, guard, clip, optimiser update), reading and
+writing the parameters and optimiser moments in place, in memory all W processes share. No worker waits
+for another: an update may read rows another worker is halfway through writing. Recht et al. (2011) show
+that SGD converges under such races when each update touches a small part of the model, as a language
+model's sparse rows do; word2vec and faster-rnnlm train the same way with threads. Python's threads would
+serialise on the interpreter lock (measured: two threads on halves of a batch gained 1.1-1.2x), so the
+workers are processes, each with its own BLAS threads.
+
+Asynchrony adds momentum (Mitliagkas et al. 2016: W asynchronous workers behave like an implicit
+momentum of about 1 - 1/W): with Adam's beta1 = 0.9 kept, two workers lost 4-9 perplexity points on
+fortunes, as did one process fed gradients one step old. ``async_beta1`` lowers the explicit momentum by
+the implicit one.
+
+What changes against one process: a run is no longer bitwise reproducible (the interleaving of updates
+varies), and a resumed run continues from the first batch some worker had not finished (a few batches
+may be trained twice). Everything else holds: checkpoints are written by worker 0 from a copy of the
+shared arrays, Ctrl-C and the time budget stop all workers between two steps, non-finite steps are
+skipped, and too many in a row in any worker stop the pass, roll back and halve the learning rate as in
+one process.
+
+Memory: a step allocates and frees temporaries of a few hundred KB; in the forked processes glibc's
+malloc kept handing those back to the kernel and faulting fresh zero pages in again (190-370k page faults,
+0.3-0.6 s of system time per worker and epoch on fortunes: 270-340k tokens/s instead of 400k).
+``keep_heap`` tells malloc to keep freed memory for reuse before the workers start.
+"""
+from __future__ import annotations
+
+import ctypes
+import mmap
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+from itertools import islice
+
+import numpy as np
+
+# columns of Pool.stats (one row per worker)
+NEXT, DONE, TOKENS, LOSS, NORM, OK, SKIPPED, LAST_NORM = range(8)
+# entries of Pool.flags
+STOP, ROLLBACK, FAILED, QUIT = range(4)
+# entries of Pool.job: what the next pass does
+EPOCH, FIRST, N_BATCHES, T0 = range(4)
+
+
+def shared_array(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` (same shape, dtype, values and memory order) in anonymous shared memory: processes
+    forked afterwards see each other's writes to it."""
+    a = np.asarray(a)
+    buf = mmap.mmap(-1, max(a.nbytes, 1))
+    order = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
+    out = np.ndarray(a.shape, dtype=a.dtype, buffer=buf, order=order)
+    out[...] = a
+    return out
+
+
+def share_model(lm) -> None:
+    """Move the parameters of ``lm`` (a LanguageModel) into shared memory, in place of the old arrays
+    (the model's and its recurrent layer's dicts keep pointing at the same arrays)."""
+    for name, p in list(lm.params.items()):
+        s = shared_array(p)
+        lm.params[name] = s
+        if name.startswith("rnn."):
+            lm.layer.params[name[4:]] = s
+
+
+def share_optimizer(opt, params: dict) -> None:
+    """Create every state slot of ``opt`` for ``params`` now (a slot made later in a worker would be
+    private to it) and move them all into shared memory."""
+    opt.init_state(params)
+    opt.state = {k: shared_array(v) for k, v in opt.state.items()}
+
+
+def keep_heap() -> None:
+    """glibc only: serve allocations up to 32 MiB from the heap and keep up to 512 MiB of freed heap for
+    reuse instead of returning it to the kernel (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(-3, 32 << 20)
+    mallopt(-1, 512 << 20)
+
+
+def async_beta1(beta1: float, workers: int) -> float:
+    """The explicit momentum that, with the implicit 1 - 1/W of W asynchronous workers, adds up to about
+    ``beta1``: max(0, beta1 - (1 - 1/W)). 0.9 -> 0.4 for two workers (fortunes, two workers: beta1 0.9
+    gave test PPL 106-113, 0.5 gave 104)."""
+    return max(0.0, beta1 - (1.0 - 1.0 / workers))
+
+
+class Pool:
+    """W - 1 forked workers and the shared block through which worker 0 (this process) drives them.
+
+    ``run_pass`` trains the batches ``first`` .. ``n_batches`` - 1 of an epoch with all W workers and
+    returns when every worker has finished or stopped; ``tick()`` runs in this process after each of its
+    steps and while it waits. ``close()`` ends the workers."""
+
+    def __init__(self, trainer, workers: int):
+        self.trainer, self.workers = trainer, workers
+        self.stats = shared_array(np.zeros((workers, 8)))
+        self.flags = shared_array(np.zeros(4, dtype=np.int64))
+        self.job = shared_array(np.zeros(4, dtype=np.int64))
+        self.lr = shared_array(np.zeros(1))
+        keep_heap()
+        ctx = multiprocessing.get_context("fork")
+        self._go = [ctx.Semaphore(0) for _ in range(workers)]   # a semaphore is also a memory barrier
+        self._done = ctx.Semaphore(0)
+        self.pids = []
+        parent = os.getpid()
+        for rank in range(1, workers):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                self._worker_main(rank, parent)  # never returns
+            self.pids.append(pid)
+
+    # -- the pass ------------------------------------------------------------------------------------
+
+    def position(self, n_batches: int) -> int:
+        """Every batch below this index is done (the smallest next batch of any worker)."""
+        return int(min(self.stats[:, NEXT].min(), n_batches))
+
+    def total(self, column: int) -> float:
+        """A column of ``stats`` summed over the workers."""
+        return float(self.stats[:, column].sum())
+
+    def run_pass(self, epoch: int, first: int, n_batches: int, t0: int, lr: float, tick) -> str:
+        """Train the epoch's batches from ``first`` on; returns '' or a description of workers that died."""
+        W = self.workers
+        self.stats[...] = 0
+        self.flags[[STOP, ROLLBACK, FAILED]] = 0
+        for r in range(W):  # worker r's first batch: the first index >= first that is r modulo W
+            self.stats[r, NEXT] = min(first + (r - first) % W, n_batches)
+        self.job[[EPOCH, FIRST, N_BATCHES, T0]] = epoch, first, n_batches, t0
+        self.lr[0] = lr
+        for r in range(1, W):
+            self._go[r].release()
+        try:
+            self._work(0, tick)
+        except BaseException:
+            self.flags[STOP] = 1
+            self._wait(lambda: None)
+            raise
+        return self._wait(tick)
+
+    def _wait(self, tick) -> str:
+        pending = self.workers - 1
+        while pending:
+            if self._done.acquire(timeout=0.01):
+                pending -= 1
+                continue
+            dead = self._dead()
+            if dead:
+                self.flags[FAILED] = self.flags[STOP] = 1
+                return dead
+            tick()
+        return ""
+
+    def _dead(self) -> str:
+        out = []
+        for pid in self.pids:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                out.append(f"pid {pid}: " + (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                                             else f"exit status {os.WEXITSTATUS(status)}"))
+        return ", ".join(out)
+
+    def _work(self, rank: int, tick) -> None:
+        """Worker ``rank``'s share of the current pass, until done or STOP."""
+        tr, W, row = self.trainer, self.workers, self.stats[rank]
+        epoch, n_batches, t0 = (int(self.job[i]) for i in (EPOCH, N_BATCHES, T0))
+        first = int(row[NEXT])
+        if first >= n_batches:
+            return
+        tr.opt.lr = float(self.lr[0])
+        max_bad, bad_in_row = tr.cfg.max_bad_steps, 0
+        for k, (x, y) in enumerate(islice(tr.data.epoch_batches(epoch, first), 0, None, W)):
+            if self.flags[STOP]:
+                return
+            tr.opt.t = t0 + rank + k * W            # the step makes it t0 + rank + k W + 1
+            loss, norm, n, ok = tr.step(x, y)
+            if ok:
+                bad_in_row = 0
+                row[TOKENS] += n
+                row[LOSS] += loss * n
+                row[NORM] += norm
+                row[OK] += 1
+            else:
+                bad_in_row += 1
+                row[SKIPPED] += 1
+            row[LAST_NORM] = norm
+            row[DONE] += 1
+            row[NEXT] = min(first + (k + 1) * W, n_batches)
+            if bad_in_row >= max_bad:
+                self.flags[ROLLBACK] = self.flags[STOP] = 1
+                return
+            tick()
+
+    # -- the worker processes ------------------------------------------------------------------------
+
+    def _worker_main(self, rank: int, parent: int) -> None:
+        status = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C goes to worker 0, which stops all
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with_parent()
+
+            def alive():
+                if os.getppid() != parent:
+                    os._exit(1)
+            while True:
+                while not self._go[rank].acquire(timeout=1.0):
+                    alive()
+                if self.flags[QUIT]:
+                    break
+                self._work(rank, alive)
+                self._done.release()
+        except BaseException:  # a bug or out of memory: say so, stop the others
+            traceback.print_exc()
+            self.flags[FAILED] = self.flags[STOP] = 1
+            self._done.release()
+            status = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the workers (they are idle between passes); kill any that does not exit in ``timeout`` s."""
+        self.flags[QUIT] = self.flags[STOP] = 1
+        for r in range(1, self.workers):
+            self._go[r].release()
+        deadline = time.monotonic() + timeout
+        pending = list(self.pids)
+        while pending and time.monotonic() < deadline:
+            pending = [p for p in pending if not _reaped(p)]
+            if pending:
+                time.sleep(0.005)
+        for pid in pending:
+            os.kill(pid, signal.SIGKILL)
+            _reaped(pid, wait=True)
+        self.pids = []
+
+
+def _reaped(pid: int, wait: bool = False) -> bool:
+    """True once process ``pid`` has exited (and is reaped here, or was already)."""
+    try:
+        return os.waitpid(pid, 0 if wait else os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux's PR_SET_PDEATHSIG; elsewhere the
+    workers' parent check ends them within a step)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,198 @@
+"""Hogwild workers (rnnlab.hogwild): shared memory, every batch trained once, learning, stop and resume,
+blow-up recovery, failing workers, and the CLI's checks."""
+import json
+import os
+
+import numpy as np
+import pytest
+from test_train import ToyData
+
+from rnnlab import checkpoint, hogwild
+from rnnlab.errors import ConfigError
+from rnnlab.lm import LanguageModel
+from rnnlab.optim import make_optimizer
+from rnnlab.train import TrainConfig, Trainer
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="Hogwild workers are forked processes")
+
+
+def no_children_left():
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def make(tmp_path, name="run", workers=2, data=None, **kw):
+    lm = LanguageModel(12, 8, cell="gru", embedding_size=6, dtype=np.float64, seed=1)
+    cfg = TrainConfig(**{"optimizer": "adam", "lr": 0.02, "epochs": 4, **kw})
+    return Trainer(lm, cfg, data or ToyData(n_batches=9), tmp_path / name, meta={}, log=lambda s: None,
+                   progress=False, workers=workers)
+
+
+def test_shared_array_keeps_values_and_order_and_sees_a_childs_writes():
+    for a in (np.arange(12.0).reshape(3, 4), np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))):
+        s = hogwild.shared_array(a)
+        np.testing.assert_array_equal(s, a)
+        assert s.dtype == a.dtype and s.flags.f_contiguous == a.flags.f_contiguous
+        pid = os.fork()
+        if pid == 0:
+            s[1, 2] = -7
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert s[1, 2] == -7 and a[1, 2] != -7
+
+
+def test_share_model_moves_every_parameter_and_keeps_the_function():
+    lm = LanguageModel(30, 8, output="class", seed=3)        # one-hot input: U stored column-major
+    x = np.random.default_rng(0).integers(0, 30, (5, 2))
+    before = lm.loss_and_grads(x, x)
+    hogwild.share_model(lm)
+    for k, v in lm.layer.params.items():
+        assert lm.params[f"rnn.{k}"] is v
+    assert lm.params["rnn.weight_ih_l0"].flags.f_contiguous
+    after = lm.loss_and_grads(x, x)
+    assert before[0] == after[0]
+    for k in before[1]:
+        np.testing.assert_array_equal(before[1][k], after[1][k])
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "rmsprop", "adam", "sparseadam"])
+def test_init_state_then_step_equals_lazy_slots(name):
+    rng = np.random.default_rng(0)
+    params = {"a": rng.normal(size=(4, 3)), "b": rng.normal(size=5)}
+    grads = {"a": rng.normal(size=(4, 3)), "b": rng.normal(size=5)}
+    lazy, eager = make_optimizer(name, 0.1), make_optimizer(name, 0.1)
+    p1, p2 = {k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in params.items()}
+    eager.init_state(p2)
+    assert len(eager.state) == len(eager.slots) * len(params)
+    for _ in range(2):
+        lazy.step(p1, grads)
+        eager.step(p2, grads)
+    for k in params:
+        np.testing.assert_array_equal(p1[k], p2[k])
+
+
+def test_async_beta1():
+    assert hogwild.async_beta1(0.9, 1) == 0.9
+    assert hogwild.async_beta1(0.9, 2) == pytest.approx(0.4)
+    assert hogwild.async_beta1(0.9, 8) == pytest.approx(0.025)
+    assert hogwild.async_beta1(0.5, 4) == 0.0
+
+
+def test_two_workers_train_every_batch_once_and_learn(tmp_path):
+    data = ToyData(n_batches=9)
+    tr = make(tmp_path, data=data)
+    assert tr.opt.b1 == pytest.approx(0.4)
+    assert tr.run() == 0
+    assert no_children_left()
+    st = tr.state
+    assert st["epoch"] == 4 and st["done"]
+    assert st["step"] == 4 * 9 and tr.opt.t == 4 * 9
+    assert st["tokens"] == 4 * 9 * data.T * data.B
+    log = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    epochs = [r for r in log if r["event"] == "epoch"]
+    assert len(epochs) == 4 and epochs[-1]["valid_ppl"] < 0.5 * epochs[0]["valid_ppl"]
+    params, meta, _ = checkpoint.load(tmp_path / "run" / "last.npz")
+    for k, v in tr.lm.params.items():
+        np.testing.assert_array_equal(params[k], v)
+
+
+def test_the_workers_update_the_shared_model(tmp_path):
+    """With the parent's own steps made no-ops, the model still changes: the other worker's updates land."""
+    tr = make(tmp_path, epochs=1)
+    start = {k: v.copy() for k, v in tr.lm.params.items()}
+    parent, orig = os.getpid(), tr.step
+
+    def step(x, y):
+        if os.getpid() == parent:
+            return 0.0, 0.0, x.size, True
+        return orig(x, y)
+
+    tr.step = step
+    tr.run()
+    assert any(not np.array_equal(start[k], v) for k, v in tr.lm.params.items())
+
+
+def test_time_budget_stops_the_workers_and_resume_finishes(tmp_path):
+    tr = make(tmp_path, "part", epochs=3)
+    calls = {"n": 0}
+    orig = tr.step
+
+    def step(x, y):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            tr.cfg.time_budget = 1e-9
+        return orig(x, y)
+
+    tr.step = step
+    assert tr.run() == 0
+    assert no_children_left()
+    _, meta, _ = checkpoint.load(tmp_path / "part" / "last.npz")
+    assert not meta["state"]["done"] and meta["state"]["step"] < 3 * 9
+    resumed = make(tmp_path, "part", epochs=3)
+    resumed.restore(tmp_path / "part" / "last.npz")
+    assert resumed.run() == 0 and resumed.state["done"] and resumed.state["epoch"] == 3
+    # batches done before the stop are not trained again, except those a worker had started past the
+    # first unfinished one
+    assert 3 * 9 <= resumed.state["step"] <= 3 * 9 + 2
+
+
+def test_nonfinite_steps_in_a_worker_roll_back_and_never_save_nan(tmp_path):
+    tr = make(tmp_path, "nan", epochs=2, max_bad_steps=2)
+    orig, parent = tr.lm.forward_backward, os.getpid()
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        loss, grads, hn, n = orig(*a, **k)
+        if os.getpid() != parent:  # the other worker: its first three steps go bad
+            calls["n"] += 1
+            if calls["n"] <= 3:
+                grads["rnn.weight_hh_l0"] = grads["rnn.weight_hh_l0"] * np.nan
+        return loss, grads, hn, n
+
+    tr.lm.forward_backward = poisoned
+    assert tr.run() == 0
+    assert all(np.all(np.isfinite(v)) for v in tr.lm.params.values())
+    log = [json.loads(line) for line in open(tmp_path / "nan" / "log.jsonl")]
+    assert any(r["event"] == "rollback" for r in log)
+    assert tr.state["lr"] <= 0.01
+    params, _, _ = checkpoint.load(tmp_path / "nan" / "last.npz")
+    assert all(np.all(np.isfinite(v)) for v in params.values())
+
+
+def test_a_failing_worker_stops_the_run_with_a_clear_error(tmp_path, capfd):
+    tr = make(tmp_path, "fail", epochs=2)
+    parent, orig = os.getpid(), tr.step
+
+    def step(x, y):
+        if os.getpid() != parent:
+            raise MemoryError("worker out of memory")
+        return orig(x, y)
+
+    tr.step = step
+    with pytest.raises(RuntimeError, match="Hogwild worker"):
+        tr.run()
+    assert no_children_left()
+    assert "worker out of memory" in capfd.readouterr().err
+
+
+def test_workers_refuse_stream_training(tmp_path):
+    class Stream(ToyData):
+        stream = True
+
+    with pytest.raises(ConfigError, match="--stream"):
+        make(tmp_path, data=Stream())
+    with pytest.raises(ConfigError, match="at least 1"):
+        make(tmp_path, workers=0)
+
+
+@pytest.mark.parametrize("argv, needles", [(["--workers", "2", "--stream"], ["--workers", "--stream"]),
+                                           (["--workers", "0"], ["--workers"])])
+def test_cli_rejects_bad_worker_options(tmp_path, capsys, argv, needles):
+    from test_cli_errors import assert_one_line_error, run_cli
+
+    rc, _, err = run_cli(capsys, "train", "--out", tmp_path / "m", "--quiet", *argv)
+    assert_one_line_error(rc, err, *needles)
+    assert not (tmp_path / "m").exists()
