@@ -21,6 +21,7 @@ from .layers import make_layer
 from .layers.base import _check_dtype
 from .output import make_output
 from .sparse import SparseGrad, segment_sum
+from .threads import row_parallel
 
 
 @dataclass
@@ -221,6 +222,13 @@ class LanguageModel:
         x, y = self._check_tokens(x), self._check_tokens(y, "y")
         if x.shape != y.shape:
             raise ShapeError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+        # a full softmax that outweighs the recurrent layers runs as two halves of rows on two threads
+        # when the BLAS may use two (rnnlab.threads.row_parallel)
+        V, H = self.vocab_size, self.hidden_size
+        with row_parallel(self.output.kind == "softmax" and x.size * V >= 1 << 20 and V >= 20 * H):
+            return self._forward_backward(x, y, h0, truncate, dhn, need_grad, state_at)
+
+    def _forward_backward(self, x, y, h0, truncate, dhn, need_grad, state_at):
         T, B = x.shape
         H = self.hidden_size
         out, hn, cache = self.hidden(x, h0)
