@@ -151,6 +151,49 @@ def load(path):
     return params, meta, extra
 
 
+def trim_log(path, step: int, epochs_done: int | None = None) -> int:
+    """Make a run's ``log.jsonl`` end where the checkpoint of global step ``step`` ends, before a resume.
+
+    A run killed after its last checkpoint has logged steps that the resumed run will take (and log) again.
+    Every record the trainer writes carries the global step at which it was written, so dropped are: the
+    records whose ``"step"`` is greater than ``step``; with ``epochs_done`` (the checkpoint's count of
+    complete epochs), the records of an epoch completed beyond it (``"event": "epoch"``, ``"complete"``
+    true, ``"epoch"`` > ``epochs_done``), which a checkpoint taken at an epoch's last step precedes at
+    the same step; and lines that are not JSON (a record cut short by the kill). Records without a step
+    (an older rnnlab's) are kept. The file is rewritten with ``atomic_write``, and only when something is
+    dropped; a missing file is left missing. Returns the number of lines dropped.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return 0
+
+    def later(r):
+        if not isinstance(r, dict):
+            return False
+        s = r.get("step")
+        if isinstance(s, (int, float)) and not isinstance(s, bool) and s > step:
+            return True
+        return (epochs_done is not None and r.get("event") == "epoch" and r.get("complete") is True
+                and isinstance(r.get("epoch"), int) and r["epoch"] > epochs_done)
+
+    kept = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:  # a torn record (JSONDecodeError), or bytes that are not UTF-8
+            continue
+        if not later(record):
+            kept.append(line)
+    dropped = sum(1 for line in lines if line.strip()) - len(kept)
+    if dropped:
+        atomic_write(path, lambda f: f.write(b"".join(line + b"\n" for line in kept)))
+    return dropped
+
+
 def remove_temporaries(directory) -> list[Path]:
     """Delete the temporary files that a save cut short by a crash (``kill -9``) left in ``directory``."""
     removed = []

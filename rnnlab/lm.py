@@ -67,22 +67,23 @@ class ModelConfig(ConfigMixin):
 
 
 def default_classes(vocab_size: int, n_classes: int | None = None, counts=None) -> np.ndarray:
-    """Frequency classes (Mikolov et al. 2011): words sorted by count, cut into C classes of about equal
-    probability mass (a word starts a new class once the mass before it passes the next k/C). Without
-    counts the word ids are taken as sorted by frequency with a Zipf profile."""
-    C = n_classes or max(1, int(round(np.sqrt(vocab_size))))
-    C = min(C, vocab_size)
+    """(V,) class of each id for a LanguageModel built with ``output="class"`` and no ``class_of_word``:
+    ``rnnlab.data.vocab.frequency_classes`` (sqrt-frequency bins of consecutive ids, the rule
+    ``rnnlab train`` uses) of ``counts`` in id order, or, without counts, of a Zipf profile 1/(id + 1), ids
+    taken as sorted by decreasing frequency. ``n_classes`` defaults to round(sqrt(V)), at most V.
+
+    Raises:
+        ConfigError: counts that are not (V,) non-negative numbers, or n_classes below 1.
+    """
+    from .data.vocab import frequency_classes
+
+    C = min(n_classes or max(1, int(round(np.sqrt(vocab_size)))), vocab_size)
     if counts is None:
         counts = 1.0 / np.arange(1, vocab_size + 1)
-    counts = np.asarray(counts, dtype=np.float64)
-    order = np.argsort(-counts, kind="stable")
-    cum = (np.cumsum(counts[order]) - counts[order]) / counts.sum()  # mass before each word
-    cls_sorted = np.minimum((cum * C).astype(np.int64), C - 1)
-    # make classes contiguous and non-empty
-    _, cls_sorted = np.unique(cls_sorted, return_inverse=True)
-    out = np.empty(vocab_size, dtype=np.int64)
-    out[order] = cls_sorted
-    return out
+    counts = np.asarray(counts)
+    if counts.shape != (vocab_size,):
+        raise ConfigError(f"counts must have one entry per word ({vocab_size}), got shape {counts.shape}")
+    return frequency_classes(counts, C)
 
 
 def _state_at(cache, i, lstm):

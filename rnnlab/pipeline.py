@@ -176,20 +176,38 @@ def _split_valid(corpus, fraction):
     return train, valid
 
 
+def skipped_lines_note(corpus) -> str | None:
+    """One line saying how many bad lines reading ``corpus`` (an EncodedCorpus) skipped, and the first one:
+    "train.jsonl: 3 bad lines skipped (first: line 7: not valid JSON ...)"; None when none were skipped.
+    The counts come from the reading pass, kept in the encoding cache, so a cached corpus reports them too."""
+    stats = corpus.stats or {}
+    k = int(stats.get("skipped_lines", 0))
+    if not k:
+        return None
+    bad = stats.get("bad_lines") or []
+    first = f" (first: line {bad[0][0]}: {bad[0][1]})" if bad else ""
+    return f"{corpus.source}: {k} bad line{'s' if k > 1 else ''} skipped{first}"
+
+
 def prepare_data(dcfg: DataConfig, cache_dir, log=print):
-    """(vocab, train corpus, valid corpus)."""
+    """(vocab, train corpus, valid corpus). Logs one line per corpus that had bad lines skipped
+    (``skip_bad_lines``), then one line about the data."""
     from .data import build_vocab, builtin_split, encode_file, is_builtin
 
     opts = dcfg.read_options()
     t0 = time.perf_counter()
     vocab = build_vocab(dcfg.train, dcfg.vocab_size, cache_dir=str(cache_dir), **opts)
     train = encode_file(dcfg.train, vocab, cache_dir=str(cache_dir), **opts)
+    read = [train]
     if dcfg.valid is not None:
         valid = encode_file(dcfg.valid, vocab, cache_dir=str(cache_dir), **opts)
+        read.append(valid)
     elif is_builtin(dcfg.train):
         valid = encode_file(builtin_split(dcfg.train, "valid"), vocab, cache_dir=str(cache_dir), **opts)
     else:
         train, valid = _split_valid(train, dcfg.valid_fraction)
+    for note in filter(None, map(skipped_lines_note, read)):
+        log(note)
     log(f"data: {train.n_sentences} training sentences ({train.n_predicted} predicted tokens), "
         f"{valid.n_sentences} validation sentences, vocabulary {len(vocab)} "
         f"({time.perf_counter() - t0:.1f} s)")
@@ -344,7 +362,9 @@ def load_for_use(model_dir):
 
 
 def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=None):
-    """Perplexity of a trained model on a corpus: {'perplexity', 'cross_entropy', 'tokens', ...}."""
+    """Perplexity of a trained model on a corpus: {'perplexity', 'cross_entropy', 'tokens', ...,
+    'skipped_lines', 'skipped_note'} (the last two: bad lines skipped with ``skip_bad_lines``, and
+    ``skipped_lines_note`` of the corpus or None)."""
     from .data import encode_file
 
     lm, vocab, meta = load_for_use(model_dir)
@@ -354,7 +374,8 @@ def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=
     t0 = time.perf_counter()
     r = evaluate(lm, eval_batches(corpus))
     r.update(sentences=corpus.n_sentences, seconds=time.perf_counter() - t0,
-             bits_per_token=r["cross_entropy"] / math.log(2))
+             bits_per_token=r["cross_entropy"] / math.log(2),
+             skipped_lines=int((corpus.stats or {}).get("skipped_lines", 0)), skipped_note=skipped_lines_note(corpus))
     return r
 
 

@@ -204,7 +204,8 @@ class Trainer:
             self._rollback_logged(epoch, batch, "the parameters overflowed")
 
     def restore(self, path):
-        """Load parameters, training state and optimiser state from a checkpoint written by ``save``."""
+        """Load parameters, training state and optimiser state from a checkpoint written by ``save``, and drop
+        from ``log.jsonl`` the records written after it (``checkpoint.trim_log``)."""
         params, meta, extra = checkpoint.load(path)
         self.lm.load_params(params)
         self.state.update(meta["state"])
@@ -213,6 +214,8 @@ class Trainer:
                                   "state": {k[4:]: v for k, v in extra.items() if k.startswith("opt/")}})
         carry = [extra[k] for k in sorted(extra) if k.startswith("carry/")]
         self.carry = None if not carry else (tuple(carry) if len(carry) == 2 else carry[0])
+        # what a killed run logged after this checkpoint is logged again by the steps that follow
+        checkpoint.trim_log(self.out / "log.jsonl", self.state["step"], self.state["epoch"])
 
     def _remember_good(self):
         self._good = ({k: v.copy() for k, v in self.lm.params.items()},
@@ -244,6 +247,7 @@ class Trainer:
                                  "learning rate or clip gradients")
 
     def _log_json(self, record):
+        record.setdefault("step", self.state["step"])  # lets a resume drop what came after its checkpoint
         path = self.out / "log.jsonl"
         with open(path, "a+b") as f:
             if f.tell() > 0:  # a line cut short by a crash (kill -9) gets its own line, not the next record's

@@ -119,6 +119,28 @@ def test_jsonl_broken_line_then_skip_bad_lines(capsys, tmp_path, files):
     assert "21 training" in out or "training sentences" in out
 
 
+def test_skipped_bad_lines_are_reported_once_per_corpus_also_when_cached(capsys, tmp_path):
+    good = ['{"text": "The cat sat."}', '{"text": "A dog ran."}'] * 10
+    rows = good[:6] + ['{"text": "cut sho'] + good[6:12] + ['[1, 2]', '{"body": "x"}'] + good[12:]
+    corpus = tmp_path / "train.jsonl"
+    corpus.write_text("\n".join(rows) + "\n")
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text("\n".join(good[:4]) + "\n")
+    args = ["train", "--quiet", "--no-report", "--train", corpus, "--valid", valid, "--format", "jsonl",
+            "--skip-bad-lines", "--hidden", "4", "--out", tmp_path / "m"]
+    for extra in (["--epochs", "1"], ["--epochs", "2", "--resume"]):     # the second run reads the cache
+        rc, out, err = run_cli(capsys, *args, *extra)
+        assert rc == 0, err
+        notes = [line for line in out.splitlines() if "bad line" in line]
+        assert len(notes) == 1 and notes[0].startswith(f"{corpus}: 3 bad lines skipped (first: line 7: "
+                                                       f"not valid JSON"), out
+    assert len(list((tmp_path / "m" / "cache").glob("train.jsonl-*.json"))) == 1
+    rc, out, err = run_cli(capsys, "evaluate", "--model", tmp_path / "m", "--test", corpus, "--skip-bad-lines")
+    assert rc == 0 and f"{corpus}: 3 bad lines skipped (first: line 7:" in out.splitlines()[0], out
+    rc, out, err = run_cli(capsys, "evaluate", "--model", tmp_path / "m", "--test", valid)
+    assert rc == 0 and "bad line" not in out and len(out.splitlines()) == 1, out
+
+
 def test_corpus_too_small(capsys, tmp_path, files):
     rc, _, err = run_cli(capsys, *train_args(tmp_path, files["small"], "--stream", "--batch-size", "5000"))
     assert_one_line_error(rc, err, "too small", "5000", "--batch-size")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import rnnlab
+from rnnlab.data.vocab import Vocab, frequency_classes
 from rnnlab.errors import ConfigError, ShapeError
 from rnnlab.finite_differences import lm_gradcheck
 from rnnlab.lm import LanguageModel, default_classes
@@ -129,6 +130,35 @@ def test_classes_by_frequency_are_balanced_and_nonempty():
     c = default_classes(10, 3, counts)
     assert set(c) == {0, 1, 2}
     assert c[0] == 0 and c[-1] == 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_default_classes_and_vocab_classes_are_one_rule(seed):
+    """A model built without class_of_word and `rnnlab train --output class` bin the same counts the same way."""
+    rng = np.random.default_rng(seed)
+    V = int(rng.integers(5, 400))
+    words = np.sort(rng.zipf(1.2 + 0.2 * seed, V - 3).clip(1, 10**7))[::-1]
+    counts = np.concatenate([[int(rng.integers(0, 100)), 0, int(rng.integers(1, 1000))], words]).astype(np.int64)
+    vocab = Vocab(["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(V - 3)], counts)
+    for C in sorted({1, 2, int(round(np.sqrt(V))), int(rng.integers(1, V + 1)), V}):
+        c = default_classes(V, C, counts)
+        np.testing.assert_array_equal(c, vocab.frequency_classes(C))
+        np.testing.assert_array_equal(c, frequency_classes(counts, C))
+        assert np.bincount(c, minlength=C).min() >= 1 and (np.diff(c) >= 0).all()   # non-empty runs of ids
+    # without counts: the same rule on a Zipf profile over the ids
+    zipf = default_classes(V)
+    np.testing.assert_array_equal(zipf, frequency_classes(1.0 / np.arange(1, V + 1), int(round(np.sqrt(V)))))
+    lm = LanguageModel(V, 4, output="class", n_classes=3, dtype=np.float64)
+    np.testing.assert_array_equal(lm.output.class_of_word, frequency_classes(1.0 / np.arange(1, V + 1), 3))
+    assert lm.output.contiguous
+
+
+def test_class_rule_rejects_bad_counts():
+    for bad in ([3, -1, 2], [1.0, np.nan], [[1, 2]], []):
+        with pytest.raises(ConfigError, match="counts"):
+            frequency_classes(np.asarray(bad), 1)
+    with pytest.raises(ConfigError, match="one entry per word"):
+        default_classes(5, 2, [3, 2, 1])
 
 
 def test_bad_arguments():

@@ -84,6 +84,56 @@ def test_resume_ends_bitwise_equal_to_uninterrupted(tmp_path, stop_after, opt):
         np.testing.assert_array_equal(resumed.lm.params[k], ref.lm.params[k])
 
 
+@pytest.mark.parametrize("every, saved_step", [(180.0, 6), (1e-9, 12)], ids=["epoch-1-end", "epoch-2-last-step"])
+def test_resume_after_a_kill_logs_each_epoch_once(tmp_path, every, saved_step):
+    """kill -9 after epoch 2 was logged but before its checkpoint: the resumed run logs epoch 2 again, and
+    log.jsonl holds it once (as an uninterrupted run's would). The checkpoint left is epoch 1's (step 6) or,
+    with a checkpoint after every step, the one of epoch 2's last step (12), which its epoch record follows."""
+    out = tmp_path / "run"
+    tr = make(tmp_path, "run", epochs=3, checkpoint_every=every)
+    orig_end = tr._end_of_epoch
+
+    def end_of_epoch(epoch, *a):
+        if epoch == 1:   # epoch 2 ends: keep the state the kill will leave (epoch 1's checkpoint)
+            (out / "epoch1.npz").write_bytes((out / "last.npz").read_bytes())
+        return orig_end(epoch, *a)
+
+    tr._end_of_epoch = end_of_epoch
+    assert tr.run() == 0
+    os.replace(out / "epoch1.npz", out / "last.npz")          # the kill: epoch 2's save never happened
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"event": "epoch", "epoch": 3, "step": 1')  # and a record it was writing was cut short
+    lines = (out / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines[:-1] if json.loads(x)["event"] == "epoch"] == [1, 2, 3]
+    resumed = make(tmp_path, "run", epochs=3, checkpoint_every=every)
+    resumed.restore(out / "last.npz")
+    assert resumed.state["epoch"] == 1 and resumed.state["step"] == saved_step and resumed.run() == 0
+    lines = (out / "log.jsonl").read_text().splitlines()
+    log = [json.loads(x) for x in lines if x.endswith("}")]
+    assert [r["epoch"] for r in log if r["event"] == "epoch"] == [1, 2, 3]
+    assert len(log) == len(lines)                               # the torn line is gone
+    assert [r["step"] for r in log if r["event"] == "epoch"] == [6, 12, 18]
+    assert [r["step"] for r in log if r["event"] == "resume"] == [saved_step]
+
+
+def test_trim_log_drops_later_and_torn_records_only(tmp_path):
+    p = tmp_path / "log.jsonl"
+    checkpoint.trim_log(p, 3)
+    assert not p.exists()
+    rows = ['{"event": "epoch", "epoch": 1, "complete": true, "step": 2}', '{"event": "old"}',
+            '{"event": "epoch", "epoch": 2, "complete": false, "step": 3}', '{"event": "resume", "step": 3}',
+            '{"event": "epoch", "epoch": 2, "complete": true, "step": 3}', '{"event": "nonfinite", "step": 4}',
+            '{"event": "epoch", "st']
+    p.write_text("\n".join(rows))
+    assert checkpoint.trim_log(p, 3) == 2
+    assert p.read_text() == "\n".join(rows[:5]) + "\n"
+    assert checkpoint.trim_log(p, 3, epochs_done=1) == 1    # epoch 2 completed after a checkpoint in it
+    assert p.read_text() == "\n".join(rows[:4]) + "\n"
+    before = p.stat().st_mtime_ns
+    assert checkpoint.trim_log(p, 3, 1) == 0 and p.stat().st_mtime_ns == before   # nothing to drop: not rewritten
+    assert not [f for f in tmp_path.iterdir() if f.name != "log.jsonl"]       # no temporary left
+
+
 def test_nonfinite_steps_are_skipped_and_rolled_back(tmp_path):
     tr = make(tmp_path, "nan", epochs=2, max_bad_steps=2)
     orig = tr.lm.forward_backward

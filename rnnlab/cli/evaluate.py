@@ -38,6 +38,8 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(r))
     else:
+        if r["skipped_note"]:
+            print(r["skipped_note"])
         print(f"perplexity {r['perplexity']:.2f} | cross-entropy {r['cross_entropy']:.4f} nats/token "
               f"({r['bits_per_token']:.3f} bits) | {r['tokens']} tokens in {r['sentences']} sentences")
     return 0

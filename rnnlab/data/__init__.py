@@ -29,11 +29,11 @@ from .batching import (
 from .builtin import CorpusSpec, builtin_split, is_builtin, resolve_corpus
 from .encode import EncodedCorpus, build_vocab, count_tokens, encode_file, encode_sentences
 from .tokenize import FORMATS, LEVELS, ReadStats, iter_sentences, tokenize_text
-from .vocab import BOS, EOS, SPECIALS, UNK, Vocab
+from .vocab import BOS, EOS, SPECIALS, UNK, Vocab, frequency_classes
 
 __all__ = [
     "iter_sentences", "tokenize_text", "ReadStats", "FORMATS", "LEVELS",
-    "Vocab", "UNK", "BOS", "EOS", "SPECIALS",
+    "Vocab", "frequency_classes", "UNK", "BOS", "EOS", "SPECIALS",
     "EncodedCorpus", "count_tokens", "build_vocab", "encode_file", "encode_sentences",
     "sentence_batches", "stream_batches", "stream_window", "n_sentence_batches", "n_stream_chunks",
     "generate_sentences", "agreement_items", "AgreementItem",

@@ -154,37 +154,10 @@ class Vocab:
     # ---- class-factorised softmax --------------------------------------------------------------
 
     def frequency_classes(self, n_classes: int) -> np.ndarray:
-        """(V,) int64 class of each id for a class-factorised softmax; every class is non-empty.
-
-        Ids are walked in order and cut into `n_classes` consecutive bins of about equal
-        sqrt-frequency mass, as in Mikolov's RNNLM toolkit (its default since 0.3e). A vocabulary built
-        from counts orders its words by decreasing count, so this is frequency binning with the three
-        specials at the front; and every class is a run of consecutive ids, which lets the class
-        softmax slice the decoder instead of gathering rows:
-            m_i = sqrt(c_i) / sum_j sqrt(c_j),   class_i = floor(n_classes * sum_{j before i} m_j),
-        then adjusted so no class is empty (a class never holds more than its share allows, and one
-        very frequent token fills its class alone). Frequent tokens thus sit in small classes,
-        rare ones in large classes. `<s>` (count 0) shares the first class; it is never a target.
-        """
-        V = len(self)
-        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
-                or not 1 <= n_classes <= V:
-            raise ConfigError(f"number of classes must be an integer in 1..{V} (the vocabulary size), "
-                              f"not {n_classes!r}")
-        n = int(n_classes)
-        order = np.arange(V)                                     # (V,) ids: specials, then by count
-        mass = np.sqrt(self.counts[order].astype(np.float64))
-        mass = mass / mass.sum() if mass.sum() > 0 else np.full(V, 1.0 / V)
-        before = np.concatenate([[0.0], np.cumsum(mass)[:-1]])   # mass strictly before each rank
-        raw = np.minimum(np.floor(before * n).astype(np.int64), n - 1)
-        rank = np.arange(V)
-        # Rank r may not exceed class r (earlier classes need a token each) nor fall below
-        # n - (V - r) (later classes need one each); then no class may be skipped.
-        x = np.clip(raw, n - V + rank, rank)
-        cls_sorted = rank + np.minimum.accumulate(x - rank)      # c_r = min(x_r, c_{r-1} + 1)
-        out = np.empty(V, np.int64)
-        out[order] = cls_sorted
-        return out
+        """(V,) int64 class of each id for a class-factorised softmax: ``frequency_classes(self.counts,
+        n_classes)``. A vocabulary orders its words by decreasing count, so this is frequency binning with
+        the three specials at the front; `<s>` (count 0) shares the first class (it is never a target)."""
+        return frequency_classes(self.counts, n_classes)
 
     # ---- serialisation -------------------------------------------------------------------------
 
@@ -217,3 +190,46 @@ class Vocab:
         blob = json.dumps([self.level, list(self.tokens)], ensure_ascii=False).encode("utf-8",
                                                                                        "surrogatepass")
         return hashlib.sha256(blob).hexdigest()
+
+
+def frequency_classes(counts, n_classes: int) -> np.ndarray:
+    """(V,) int64 class of each id for a class-factorised softmax; every class is non-empty. The one rule
+    of rnnlab: ``Vocab.frequency_classes`` (what ``rnnlab train --output class`` uses) and
+    ``rnnlab.lm.default_classes`` both call it.
+
+    Ids are walked in order and cut into `n_classes` consecutive bins of about equal sqrt-frequency
+    mass, as in Mikolov's RNNLM toolkit (its default since 0.3e):
+        m_i = sqrt(c_i) / sum_j sqrt(c_j),   class_i = floor(n_classes * sum_{j before i} m_j),
+    then adjusted so no class is empty (a class never holds more than its share allows, and one very
+    frequent token fills its class alone). With ids ordered by decreasing count (as a Vocab orders
+    them), frequent tokens sit in small classes and rare ones in large classes. Every class is a run of
+    consecutive ids, which lets the class softmax slice the decoder instead of gathering rows
+    (``ClassSoftmax.contiguous``). All-zero counts bin the ids evenly.
+
+    Args:
+        counts: (V,) non-negative finite counts (or any frequency profile), in id order.
+        n_classes: an integer in 1..V.
+    Raises:
+        ConfigError: counts that are not (V,) non-negative finite numbers, or n_classes outside 1..V.
+    """
+    c = np.asarray(counts)
+    if c.ndim != 1 or c.size == 0 or not (np.issubdtype(c.dtype, np.integer) or np.issubdtype(c.dtype, np.floating)):
+        raise ConfigError(f"class counts must be a non-empty (V,) array of numbers, got shape {c.shape}, "
+                          f"dtype {c.dtype}")
+    c = c.astype(np.float64)
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise ConfigError("class counts must be non-negative finite numbers")
+    V = len(c)
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or not 1 <= n_classes <= V:
+        raise ConfigError(f"number of classes must be an integer in 1..{V} (the vocabulary size), "
+                          f"not {n_classes!r}")
+    n = int(n_classes)
+    mass = np.sqrt(c)                                        # (V,) in id order
+    mass = mass / mass.sum() if mass.sum() > 0 else np.full(V, 1.0 / V)
+    before = np.concatenate([[0.0], np.cumsum(mass)[:-1]])   # mass strictly before each id
+    raw = np.minimum(np.floor(before * n).astype(np.int64), n - 1)
+    rank = np.arange(V)
+    # Id r may not exceed class r (earlier classes need a token each) nor fall below n - (V - r) (later
+    # classes need one each); then no class may be skipped.
+    x = np.clip(raw, n - V + rank, rank)
+    return rank + np.minimum.accumulate(x - rank)            # c_r = min(x_r, c_{r-1} + 1)
