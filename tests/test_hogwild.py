@@ -76,15 +76,14 @@ def test_init_state_then_step_equals_lazy_slots(name):
 
 def test_async_beta1():
     assert hogwild.async_beta1(0.9, 1) == 0.9
-    assert hogwild.async_beta1(0.9, 2) == pytest.approx(0.4)
-    assert hogwild.async_beta1(0.9, 8) == pytest.approx(0.025)
-    assert hogwild.async_beta1(0.5, 4) == 0.0
+    assert hogwild.async_beta1(0.9, 2) == pytest.approx(0.45)
+    assert hogwild.async_beta1(0.8, 4) == pytest.approx(0.2)
 
 
 def test_two_workers_train_every_batch_once_and_learn(tmp_path):
     data = ToyData(n_batches=9)
     tr = make(tmp_path, data=data)
-    assert tr.opt.b1 == pytest.approx(0.4)
+    assert tr.opt.b1 == pytest.approx(0.45)
     assert tr.run() == 0
     assert no_children_left()
     st = tr.state
@@ -196,3 +195,8 @@ def test_cli_rejects_bad_worker_options(tmp_path, capsys, argv, needles):
     rc, _, err = run_cli(capsys, "train", "--out", tmp_path / "m", "--quiet", *argv)
     assert_one_line_error(rc, err, *needles)
     assert not (tmp_path / "m").exists()
+
+
+def test_workers_lower_the_momentum_of_sgd_with_momentum(tmp_path):
+    assert make(tmp_path, optimizer="momentum", lr=0.1).opt.momentum == pytest.approx(0.45)
+    assert make(tmp_path, workers=1, optimizer="momentum", lr=0.1).opt.momentum == pytest.approx(0.9)
