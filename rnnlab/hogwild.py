@@ -1,25 +1,28 @@
-"""Hogwild training: several processes train one model in shared memory, without locks.
+"""Hogwild training: several processes train one model in shared memory.
 
 ``rnnlab train --workers W`` forks W - 1 worker processes once per run (the trainer's own process is
 worker 0). In each pass over an epoch, worker r takes the batches r, r + W, r + 2W, ... of the epoch's
-order and runs the usual step on them (forward, backward, guard, clip, optimiser update), reading and
-writing the parameters and optimiser moments in place, in memory all W processes share. No worker waits
-for another: an update may read rows another worker is halfway through writing. Recht et al. (2011) show
-that SGD converges under such races when each update touches a small part of the model, as a language
-model's sparse rows do; word2vec and faster-rnnlm train the same way with threads. Python's threads would
-serialise on the interpreter lock (measured: two threads on halves of a batch gained 1.1-1.2x), so the
-workers are processes, each with its own BLAS threads.
+order and runs the usual step on them (forward, backward, guard, clip, optimiser update) on the
+parameters and optimiser state in memory all W processes share. Forward and backward never wait: they
+read the weights while another worker may be updating them (Recht et al. 2011: SGD converges under such
+races when updates are sparse, as a language model's rows are; word2vec and faster-rnnlm train the same
+way with threads). The optimiser steps take turns under one lock (``Pool.update_lock``): an Adam update
+writes m, v and the parameters in a dozen passes, and two interleaved ones can pair one worker's m with
+a v that has not seen that gradient yet (rows met for the first time have v ~ 0), a step of m / eps
+(measured: decoder weights of 35 after ten steps, test PPL 3-8 points worse on fortunes). The lock cost
+little: an update is a quarter of a step, and the other worker's forward and backward go on meanwhile.
+Python's threads would serialise on the interpreter lock (measured: two threads on halves of a batch
+gained 1.1-1.2x), so the workers are processes, each with its own BLAS threads.
 
 Asynchrony adds momentum (Mitliagkas et al. 2016: W asynchronous workers behave like an implicit
-momentum of about 1 - 1/W): with Adam's beta1 = 0.9 kept, two workers lost 1-8 perplexity points on
-fortunes, as did one process fed gradients one step old. ``async_beta1`` lowers the explicit momentum.
+momentum of about 1 - 1/W), so ``async_beta1`` lowers the optimiser's own.
 
-What changes against one process: a run is no longer bitwise reproducible (the interleaving of updates
-varies), and a resumed run continues from the first batch some worker had not finished (a few batches
-may be trained twice). Everything else holds: checkpoints are written by worker 0 from a copy of the
-shared arrays, Ctrl-C and the time budget stop all workers between two steps, non-finite steps are
-skipped, and too many in a row in any worker stop the pass, roll back and halve the learning rate as in
-one process.
+What changes against one process: a run is no longer bitwise reproducible (which weights a forward pass
+reads depends on timing), each gradient is computed on weights one update old, and a resumed run goes on
+from the first batch some worker had not finished (a few batches may be trained twice). Everything else
+holds: checkpoints are written by worker 0 from a copy of the shared arrays, Ctrl-C and the time budget
+stop all workers between two steps, non-finite steps are skipped, and too many in a row in any worker
+stop the pass, roll back and halve the learning rate as in one process.
 
 Memory: a step allocates and frees temporaries of a few hundred KB; in the forked processes glibc's
 malloc kept handing those back to the kernel and faulting fresh zero pages in again (190-370k page faults,
@@ -91,9 +94,10 @@ def async_beta1(beta1: float, workers: int) -> float:
     """The explicit momentum for W asynchronous workers: beta1 / W (0.9 -> 0.45 for two).
 
     Asynchrony adds an implicit momentum of about 1 - 1/W (Mitliagkas et al. 2016), so the optimiser's
-    own should shrink as W grows. The rule is measured, not derived: on fortunes (the README's recipe,
-    two workers, test PPL over 3-5 runs each) beta1 0.9 gave 106-113, 0.7 gave 105.8-110.0, 0.5 gave
-    105.7-108.5, 0.45 gave 106.4-107.9, 0.4 gave 108.1-113.3 and 0 gave 109-141; one process gives 105.6.
+    own should shrink as W grows. The rule is measured, not derived: two workers on the KJV corpus (the
+    README's recipe, test PPL, 2-3 runs each) gave 50.2-50.6 with beta1 0.9, 48.6-49.7 with 0.7 and
+    48.3-49.6 with 0.45 (one process: 46.8); on fortunes, before updates took turns, 0.45 had the
+    narrowest spread of 0.9, 0.7, 0.5, 0.45, 0.4 and 0.
     """
     return beta1 / workers
 
@@ -101,9 +105,9 @@ def async_beta1(beta1: float, workers: int) -> float:
 class Pool:
     """W - 1 forked workers and the shared block through which worker 0 (this process) drives them.
 
-    ``run_pass`` trains the batches ``first`` .. ``n_batches`` - 1 of an epoch with all W workers and
-    returns when every worker has finished or stopped; ``tick()`` runs in this process after each of its
-    steps and while it waits. ``close()`` ends the workers."""
+    ``start`` forks the workers; ``run_pass`` trains the batches ``first`` .. ``n_batches`` - 1 of an epoch
+    with all W workers and returns when every worker has finished or stopped; ``tick()`` runs in this
+    process after each of its steps and while it waits. ``close()`` ends the workers."""
 
     def __init__(self, trainer, workers: int):
         self.trainer, self.workers = trainer, workers
@@ -115,9 +119,13 @@ class Pool:
         ctx = multiprocessing.get_context("fork")
         self._go = [ctx.Semaphore(0) for _ in range(workers)]   # a semaphore is also a memory barrier
         self._done = ctx.Semaphore(0)
+        self.update_lock = ctx.Lock()  # held by a worker while its optimiser step writes the shared arrays
         self.pids = []
+
+    def start(self) -> None:
+        """Fork the workers (call once the trainer holds this pool: they inherit it)."""
         parent = os.getpid()
-        for rank in range(1, workers):
+        for rank in range(1, self.workers):
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()

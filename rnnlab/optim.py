@@ -35,6 +35,23 @@ def row_blocks(a: np.ndarray):
     return [slice(i, i + rows) for i in range(0, a.shape[0], rows)]
 
 
+def contiguous_runs(index: np.ndarray, min_mean: int = 16):
+    """[(first, stop, offset)] for the runs of consecutive ids in an increasing ``index`` (run i covers rows
+    first:stop and ``index[offset:offset + stop - first]``), or None when the ids are not increasing or their
+    runs average fewer than ``min_mean`` rows. A class output's decoder gradient touches whole classes,
+    which are runs of ids: its rows update as a few views, without gathering or scattering them."""
+    if len(index) == 0:
+        return None
+    d = np.diff(index)
+    if np.any(d <= 0):
+        return None
+    starts = np.flatnonzero(np.r_[True, d != 1])
+    if len(starts) * min_mean > len(index):
+        return None
+    ends = np.r_[starts[1:], len(index)]
+    return [(int(index[a]), int(index[b - 1]) + 1, int(a)) for a, b in zip(starts, ends)]
+
+
 def global_norm(grads: dict) -> float:
     """sqrt of the sum of squares of every gradient entry (inf or nan if any entry is)."""
     total = 0.0
@@ -229,6 +246,12 @@ class Adam(Optimizer):
             self._adam(p, m, v, to_dense(g))
             return
         n = g.shape[g.axis]
+        runs = contiguous_runs(g.index) if g.axis == 0 else None
+        if runs is not None:
+            # long runs of rows (whole classes of a class output): each run's views updated in place
+            for first, stop, o in runs:
+                self._adam(p[first:stop], m[first:stop], v[first:stop], g.values[o:o + stop - first])
+            return
         if len(g.index) >= DENSE_FRACTION * n:
             # most rows touched: a dense step, then the untouched rows put back (bitwise the lazy step)
             keep = np.ones(n, dtype=bool)

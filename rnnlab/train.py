@@ -274,7 +274,11 @@ class Trainer:
                 clip_grad_value(grads, cfg.clip_value)
             if cfg.clip is not None:
                 clip_grad_norm(grads, cfg.clip)
-            self.opt.step(self.lm.params, grads)
+            if self._pool is None:
+                self.opt.step(self.lm.params, grads)
+            else:  # Hogwild: one update at a time (rnnlab.hogwild)
+                with self._pool.update_lock:
+                    self.opt.step(self.lm.params, grads)
         if stream:
             self.carry = hn
         return loss, norm, n, True
@@ -382,6 +386,7 @@ class Trainer:
 
         if self._pool is None:
             self._pool = hw.Pool(self, self.workers)
+            self._pool.start()
         pool, st = self._pool, self.state
         self._last_ckpt = time.perf_counter()
         while st["batch"] < n_batches:

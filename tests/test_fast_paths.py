@@ -145,3 +145,24 @@ def test_softmax_without_the_max_shift_when_logits_are_bounded(dtype):
     big = 200.0 * np.abs(W)
     l3, d3 = softmax_ce(h @ big.T, y, b, bound=logit_bound(h, big, b))
     assert np.isfinite(l3) and np.all(np.isfinite(d3))
+
+
+def test_sparse_adam_updates_runs_of_rows_as_views_bitwise(monkeypatch):
+    """Whole classes of a class output (runs of ids) take the view path: bitwise the row-gathering path."""
+    rng = np.random.default_rng(12)
+    idx = np.r_[np.arange(0, 40), np.arange(55, 100), np.arange(101, 120)]
+    assert optim.contiguous_runs(idx) == [(0, 40, 0), (55, 100, 40), (101, 120, 85)]
+    assert optim.contiguous_runs(np.arange(0, 40, 2)) is None          # runs of one row
+    p1 = {"w": rng.standard_normal((130, 5)).astype(np.float32), "b": rng.standard_normal(130).astype(np.float32)}
+    p2 = {k: v.copy() for k, v in p1.items()}
+    o1, o2 = optim.SparseAdam(0.01), optim.SparseAdam(0.01)
+    for _ in range(3):
+        gw, gb = rng.standard_normal((len(idx), 5)).astype(np.float32), rng.standard_normal(len(idx)).astype(np.float32)
+        o1.step(p1, {"w": SparseGrad(idx, gw, (130, 5), 0), "b": SparseGrad(idx, gb, (130,), 0)})
+        with monkeypatch.context() as m:   # the reference: rows gathered, updated, scattered
+            m.setattr(optim, "contiguous_runs", lambda index: None)
+            m.setattr(optim, "DENSE_FRACTION", 2.0)
+            o2.step(p2, {"w": SparseGrad(idx, gw, (130, 5), 0), "b": SparseGrad(idx, gb, (130,), 0)})
+    for k in p1:
+        np.testing.assert_array_equal(p1[k], p2[k])
+        np.testing.assert_array_equal(o1.state[f"v.{k}"], o2.state[f"v.{k}"])

@@ -200,3 +200,28 @@ def test_cli_rejects_bad_worker_options(tmp_path, capsys, argv, needles):
 def test_workers_lower_the_momentum_of_sgd_with_momentum(tmp_path):
     assert make(tmp_path, optimizer="momentum", lr=0.1).opt.momentum == pytest.approx(0.45)
     assert make(tmp_path, workers=1, optimizer="momentum", lr=0.1).opt.momentum == pytest.approx(0.9)
+
+
+def test_optimiser_updates_never_overlap_across_workers(tmp_path):
+    """Forward and backward run at once; the optimiser steps (m and v written together) take turns."""
+    import time
+
+    tr = make(tmp_path, epochs=1, data=ToyData(n_batches=12))
+    spans = hogwild.shared_array(np.zeros((2, 12, 2)))      # (worker, step, enter/leave)
+    count = hogwild.shared_array(np.zeros(2, dtype=np.int64))
+    parent, orig = os.getpid(), tr.opt.step
+
+    def step(params, grads):
+        w = 0 if os.getpid() == parent else 1
+        spans[w, count[w], 0] = time.monotonic()
+        orig(params, grads)
+        time.sleep(0.003)                                     # long enough to overlap without the lock
+        spans[w, count[w], 1] = time.monotonic()
+        count[w] += 1
+
+    tr.opt.step = step
+    assert tr.run() == 0
+    assert count.tolist() == [6, 6]
+    a, b = spans[0, :6], spans[1, :6]
+    for s0, e0 in a:
+        assert np.all((b[:, 1] <= s0) | (b[:, 0] >= e0))
