@@ -195,6 +195,56 @@ def test_kill_9_at_random_moments_loses_at_most_the_last_interval(tmp_path, corp
     assert_same_run(tmp_path / "ref", out)
 
 
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"), reason="Linux /proc")
+def test_hogwild_workers_stop_with_ctrl_c_and_die_with_a_killed_trainer(tmp_path, corpus):
+    out = tmp_path / "run"
+    argv = train_argv(corpus, out, ["--workers", "2"], 40) + ["--checkpoint-every", "0.05"]
+    proc = start(argv, cwd=tmp_path)
+    wait_for(out / "last.npz", proc)
+    workers = children(proc.pid)
+    assert len(workers) == 1
+    proc.send_signal(signal.SIGINT)                       # Ctrl-C: saved, one line, the worker gone too
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and len(stderr.strip().splitlines()) == 1, stderr
+    assert not alive(workers[0])
+    proc = start(["train", "--resume", "--quiet", "--out", out, "--workers", "2"], cwd=tmp_path)
+    mtime = (out / "last.npz").stat().st_mtime_ns
+    while (out / "last.npz").stat().st_mtime_ns == mtime:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    workers = children(proc.pid)
+    proc.kill()                                           # kill -9: the kernel takes the worker down with it
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert workers and not any(alive(w) for w in workers)
+    params, meta, _ = checkpoint.load(out / "last.npz")
+    assert all(np.isfinite(v).all() for v in params.values())
+    proc = start(["train", "--resume", "--quiet", "--out", out, "--workers", "2"], cwd=tmp_path)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    _, meta, _ = checkpoint.load(out / "last.npz")
+    assert meta["state"]["done"] and meta["state"]["epoch"] == 40
+    records, cut = log_records(out)
+    complete = [r["epoch"] for r in records if r["event"] == "epoch" and r["complete"]]
+    assert cut == 0 and complete == list(range(1, 41))     # (Ctrl-C logged its epoch as partial)
+
+
 def test_sigterm_before_training_starts_exits_130_with_one_line(tmp_path, corpus, monkeypatch, capsys):
     import rnnlab.pipeline
 
