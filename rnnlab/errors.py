@@ -24,3 +24,7 @@ class CheckpointError(RnnlabError):
 
 class NumericalError(RnnlabError, FloatingPointError):
     """Training produced non-finite values and could not recover."""
+
+
+class WorkerError(RnnlabError, RuntimeError):
+    """A Hogwild worker process died (a crash, the out-of-memory killer); the last checkpoint stands."""

@@ -33,7 +33,7 @@ import numpy as np
 from . import checkpoint
 from .config import ConfigMixin
 from .diagnostics.diagnose import summary_line
-from .errors import ConfigError, NumericalError
+from .errors import ConfigError, NumericalError, WorkerError
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 
 DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002, "sparseadam": 0.002}
@@ -395,8 +395,8 @@ class Trainer:
             self.opt.t = t0 + int(pool.total(hw.OK))
             self.opt.lr = float(pool.lr[0])
             if dead or pool.flags[hw.FAILED]:
-                raise RuntimeError(f"a Hogwild worker process failed ({dead or 'its error is above'}); the last "
-                                   f"checkpoint is {self.out / 'last.npz'}")
+                raise WorkerError(f"a Hogwild worker process failed ({dead or 'its error is above'}); continue "
+                                  f"from the last checkpoint with --resume")
             if pool.total(hw.SKIPPED):
                 self._log_json({"event": "nonfinite", "epoch": epoch, "batch": st["batch"],
                                 "skipped_steps": int(pool.total(hw.SKIPPED)), "workers": self.workers})

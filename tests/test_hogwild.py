@@ -8,7 +8,7 @@ import pytest
 from test_train import ToyData
 
 from rnnlab import checkpoint, hogwild
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ConfigError, WorkerError
 from rnnlab.lm import LanguageModel
 from rnnlab.optim import make_optimizer
 from rnnlab.train import TrainConfig, Trainer
@@ -171,7 +171,7 @@ def test_a_failing_worker_stops_the_run_with_a_clear_error(tmp_path, capfd):
         return orig(x, y)
 
     tr.step = step
-    with pytest.raises(RuntimeError, match="Hogwild worker"):
+    with pytest.raises(WorkerError, match="Hogwild worker"):
         tr.run()
     assert no_children_left()
     assert "worker out of memory" in capfd.readouterr().err
