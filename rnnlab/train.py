@@ -263,8 +263,9 @@ class Trainer:
         cfg = self.cfg
         stream = self.data.stream
         # overflow is expected while training blows up; the guard below handles it, so no warnings
+        lm = self.lm if self._pool is None else self._pool.reader()  # Hogwild: a private copy (rnnlab.hogwild)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, grads, hn, n = self.lm.forward_backward(
+            loss, grads, hn, n = lm.forward_backward(
                 x, y, h0=self.carry if stream else None, truncate=cfg.truncate,
                 state_at=self.data.carry_index(x) if stream else None)
             norm = global_norm(grads)

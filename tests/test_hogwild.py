@@ -225,3 +225,26 @@ def test_optimiser_updates_never_overlap_across_workers(tmp_path):
     a, b = spans[0, :6], spans[1, :6]
     for s0, e0 in a:
         assert np.all((b[:, 1] <= s0) | (b[:, 0] >= e0))
+
+
+@pytest.mark.parametrize("embedding", [None, 6])
+def test_reader_model_copies_what_a_step_reads_twice_and_shares_the_lookup_table(embedding):
+    lm = LanguageModel(30, 8, output="class", embedding_size=embedding, seed=3)
+    hogwild.share_model(lm)
+    reader = hogwild.reader_model(lm)
+    lookup = "encoder.weight" if embedding else "rnn.weight_ih_l0"
+    for k, v in lm.params.items():
+        assert (reader.params[k] is v) == (k == lookup)
+        np.testing.assert_array_equal(reader.params[k], v)
+    for k, v in reader.layer.params.items():
+        assert reader.params[f"rnn.{k}"] is v and lm.layer.params[k] is lm.params[f"rnn.{k}"]
+    for v in lm.params.values():
+        v += 0.01                                        # another worker's update
+    assert not np.array_equal(reader.params["decoder.weight"], lm.params["decoder.weight"])
+    hogwild.refresh(reader, lm)
+    x = np.random.default_rng(0).integers(0, 30, (5, 3))
+    l1, g1 = lm.loss_and_grads(x, x)
+    l2, g2 = reader.loss_and_grads(x, x)
+    assert l1 == l2
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k])
