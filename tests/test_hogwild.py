@@ -16,12 +16,28 @@ from rnnlab.train import TrainConfig, Trainer
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="Hogwild workers are forked processes")
 
 
-def no_children_left():
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+@pytest.fixture
+def workers(monkeypatch):
+    """The process ids of the Hogwild workers the test starts."""
+    pids, start = [], hogwild.Pool.start
+
+    def recording_start(self):
+        start(self)
+        pids.extend(self.pids)
+
+    monkeypatch.setattr(hogwild.Pool, "start", recording_start)
+    return pids
+
+
+def all_reaped(pids):
+    """Every one of these child processes has exited and been reaped."""
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                return False          # still running
+        except ChildProcessError:
+            pass                      # reaped already
+    return True
 
 
 def make(tmp_path, name="run", workers=2, data=None, **kw):
@@ -80,12 +96,12 @@ def test_async_beta1():
     assert hogwild.async_beta1(0.8, 4) == pytest.approx(0.2)
 
 
-def test_two_workers_train_every_batch_once_and_learn(tmp_path):
+def test_two_workers_train_every_batch_once_and_learn(tmp_path, workers):
     data = ToyData(n_batches=9)
     tr = make(tmp_path, data=data)
     assert tr.opt.b1 == pytest.approx(0.45)
     assert tr.run() == 0
-    assert no_children_left()
+    assert len(workers) == 1 and all_reaped(workers)
     st = tr.state
     assert st["epoch"] == 4 and st["done"]
     assert st["step"] == 4 * 9 and tr.opt.t == 4 * 9
@@ -114,7 +130,7 @@ def test_the_workers_update_the_shared_model(tmp_path):
     assert any(not np.array_equal(start[k], v) for k, v in tr.lm.params.items())
 
 
-def test_time_budget_stops_the_workers_and_resume_finishes(tmp_path):
+def test_time_budget_stops_the_workers_and_resume_finishes(tmp_path, workers):
     tr = make(tmp_path, "part", epochs=3)
     calls = {"n": 0}
     orig = tr.step
@@ -127,7 +143,7 @@ def test_time_budget_stops_the_workers_and_resume_finishes(tmp_path):
 
     tr.step = step
     assert tr.run() == 0
-    assert no_children_left()
+    assert len(workers) == 1 and all_reaped(workers)
     _, meta, _ = checkpoint.load(tmp_path / "part" / "last.npz")
     assert not meta["state"]["done"] and meta["state"]["step"] < 3 * 9
     resumed = make(tmp_path, "part", epochs=3)
@@ -161,7 +177,7 @@ def test_nonfinite_steps_in_a_worker_roll_back_and_never_save_nan(tmp_path):
     assert all(np.all(np.isfinite(v)) for v in params.values())
 
 
-def test_a_failing_worker_stops_the_run_with_a_clear_error(tmp_path, capfd):
+def test_a_failing_worker_stops_the_run_with_a_clear_error(tmp_path, capfd, workers):
     tr = make(tmp_path, "fail", epochs=2)
     parent, orig = os.getpid(), tr.step
 
@@ -173,7 +189,7 @@ def test_a_failing_worker_stops_the_run_with_a_clear_error(tmp_path, capfd):
     tr.step = step
     with pytest.raises(WorkerError, match="Hogwild worker"):
         tr.run()
-    assert no_children_left()
+    assert len(workers) == 1 and all_reaped(workers)
     assert "worker out of memory" in capfd.readouterr().err
 
 
