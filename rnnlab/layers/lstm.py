@@ -82,12 +82,25 @@ class LSTMCell:
         i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
         tc = cache["tanh_c"]
         coef = np.empty((T, B, 4, H), dtype=a.dtype)
-        coef[:, :, 0] = g * i * (1.0 - i)
-        coef[:, :, 1] = cache["cs"][:-1] * f * (1.0 - f)
-        coef[:, :, 2] = i * (1.0 - g * g)
-        coef[:, :, 3] = tc * o * (1.0 - o)
+        ci, cf, cg, co = coef[:, :, 0], coef[:, :, 1], coef[:, :, 2], coef[:, :, 3]
+        # in place, one temporary (u): about half the passes over (T, B, H) of one new array per operation
+        u = np.subtract(1.0, i)
+        u *= i
+        np.multiply(g, u, out=ci)                                # g i (1 - i)
+        np.subtract(1.0, f, out=u)
+        u *= f
+        np.multiply(cache["cs"][:-1], u, out=cf)                 # c_{t-1} f (1 - f)
+        np.multiply(g, g, out=u)
+        np.subtract(1.0, u, out=u)
+        np.multiply(i, u, out=cg)                                # i (1 - g^2)
+        np.subtract(1.0, o, out=u)
+        u *= o
+        np.multiply(tc, u, out=co)                               # tanh(c) o (1 - o)
+        oc = np.multiply(tc, tc)
+        np.subtract(1.0, oc, out=oc)
+        oc *= o                                                  # o (1 - tanh(c)^2)
         cache["coef"] = coef
-        cache["oc"] = o * (1.0 - tc * tc)
+        cache["oc"] = oc
 
     def backward_step(self, cache, s, dh, dc):
         """Local backward of step(s) ``s`` (an index or a slice of steps).
