@@ -83,3 +83,24 @@ def test_agreement_scores_cli(tmp_path, capsys):
     r = json.loads(stdout)
     assert status == 0 and r["n"] == 20 * 13 and set(r["by_distance"]) == {str(d) for d in range(13)}
     assert 0.0 <= r["accuracy"] <= 1.0
+
+
+def test_output_piped_into_head_stops_quietly(tmp_path, capsys):
+    """`rnnlab generate | head -1`: the reader goes away; no error line, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    train = corpus(tmp_path / "train.txt")
+    out = tmp_path / "model"
+    status, _, _ = run(capsys, "train", "--train", train, "--format", "lines", "--hidden", "8", "--epochs", "1",
+                       "--out", out, "--quiet", "--no-report")
+    assert status == 0
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "generate", "--model", str(out), "-n", "200000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert proc.returncode == 141 and err == "", err

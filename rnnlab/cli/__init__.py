@@ -7,6 +7,7 @@ exits 2; no traceback reaches the user for it.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -67,6 +68,12 @@ def main(argv=None) -> int:
     except RnnlabError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output went away (`rnnlab generate | head`): stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
     except FileNotFoundError as e:
         print(f"{name}: error: no such file: {e.filename}", file=sys.stderr)
         return 2

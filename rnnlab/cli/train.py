@@ -1,6 +1,7 @@
 """`rnnlab train`: train a language model on a corpus."""
 from __future__ import annotations
 
+import os
 import sys
 
 from ._common import add_data_options, finite_float, int_at_least, nonnegative_float, positive_float
@@ -182,6 +183,11 @@ def run(args) -> int:
         _check_resume_flags(args, out, {"data": dcfg.to_dict(), "model": model, "train": tcfg.to_dict()})
         # only the length of the run may change: more epochs (0: as saved) and a new time budget
         tcfg = TrainConfig(epochs=args.epochs or 0, time_budget=args.time_budget)
+    cores = os.cpu_count() or 1
+    if args.workers * args.threads > cores:
+        print(f"note: --workers {args.workers} with --threads {args.threads} asks for "
+              f"{args.workers * args.threads} threads on {cores} core{'s' if cores > 1 else ''}: they will wait "
+              f"on each other; at most {cores} in all is fastest")
     with blas_threads(args.threads):
         status = train_language_model(dcfg, model, tcfg, out, resume=args.resume, progress=not args.quiet,
                                       force=args.force, report=not args.no_report, workers=args.workers)
