@@ -18,6 +18,7 @@ One step:  loss, grads = model(x, y)  ->  non-finite guard  ->  clip  ->  optimi
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -189,9 +190,10 @@ class Trainer:
         """Write ``<out>/<name>.npz``: parameters, optimiser state, carried stream state and all metadata.
         ``copy``: save a copy taken first (Hogwild workers are writing the shared arrays meanwhile)."""
         params, extra = self.lm.params, self._extra()
-        if copy:
-            params = {k: v.copy() for k, v in params.items()}
-            extra = {k: np.array(v, copy=True) for k, v in extra.items()}
+        if copy:  # between two updates, so that parameters and optimiser moments match
+            with self._pool.update_lock if self._pool is not None else contextlib.nullcontext():
+                params = {k: v.copy() for k, v in params.items()}
+                extra = {k: np.array(v, copy=True) for k, v in extra.items()}
         checkpoint.save(self.out / f"{name}.npz", params, self._meta(), extra)
 
     def _params_finite(self):
@@ -439,7 +441,8 @@ class Trainer:
                 if not self._params_finite():      # an update overflowed: stop everyone, roll back
                     pool.flags[hw.ROLLBACK] = pool.flags[hw.STOP] = 1
                     return
-                self._remember_good()
+                with pool.update_lock:             # between two updates: moments that match the weights
+                    self._remember_good()
             if due:
                 t, self.opt.t = self.opt.t, t0 + int(pool.total(hw.OK))
                 self.save("last", copy=True)
