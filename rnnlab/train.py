@@ -304,9 +304,12 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.opt.lr = st["lr"]
         if self.workers > 1:  # parameters and optimiser state into memory the worker processes share
-            from .hogwild import share_model, share_optimizer
+            from .hogwild import Pool, share_model, share_optimizer
             share_model(self.lm)
             share_optimizer(self.opt, self.lm.params)
+            if self._pool is None:  # forked now, before the progress bar starts its monitor thread
+                self._pool = Pool(self, self.workers)
+                self._pool.start()
         self._remember_good()
         t_start = time.perf_counter() - st["elapsed"]
         last_ckpt = time.perf_counter()
@@ -387,9 +390,6 @@ class Trainer:
         interrupt. Returns True when stopped early (Ctrl-C, time budget)."""
         from . import hogwild as hw
 
-        if self._pool is None:
-            self._pool = hw.Pool(self, self.workers)
-            self._pool.start()
         pool, st = self._pool, self.state
         self._last_ckpt = time.perf_counter()
         while st["batch"] < n_batches:
