@@ -53,7 +53,7 @@ NEXT, DONE, TOKENS, LOSS, NORM, OK, SKIPPED, LAST_NORM = range(8)
 # entries of Pool.flags
 STOP, ROLLBACK, FAILED, QUIT = range(4)
 # entries of Pool.job: what the next pass does
-EPOCH, FIRST, N_BATCHES, T0 = range(4)
+EPOCH, N_BATCHES, T0 = range(3)
 
 
 def shared_array(a: np.ndarray) -> np.ndarray:
@@ -141,7 +141,7 @@ class Pool:
         self.trainer, self.workers = trainer, workers
         self.stats = shared_array(np.zeros((workers, 8)))
         self.flags = shared_array(np.zeros(4, dtype=np.int64))
-        self.job = shared_array(np.zeros(4, dtype=np.int64))
+        self.job = shared_array(np.zeros(3, dtype=np.int64))
         self.lr = shared_array(np.zeros(1))
         keep_heap()
         ctx = multiprocessing.get_context("fork")
@@ -186,7 +186,7 @@ class Pool:
         self.flags[[STOP, ROLLBACK, FAILED]] = 0
         for r in range(W):  # worker r's first batch: the first index >= first that is r modulo W
             self.stats[r, NEXT] = min(first + (r - first) % W, n_batches)
-        self.job[[EPOCH, FIRST, N_BATCHES, T0]] = epoch, first, n_batches, t0
+        self.job[[EPOCH, N_BATCHES, T0]] = epoch, n_batches, t0
         self.lr[0] = lr
         for r in range(1, W):
             self._go[r].release()

@@ -145,10 +145,11 @@ class Trainer:
     def __init__(self, lm, cfg: TrainConfig, data, out_dir, meta: dict, log=print, progress=True, workers=1):
         if workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
-        if workers > 1 and (data.stream or not hasattr(os, "fork")):
-            raise ConfigError("--workers above 1 needs sentence batches (not --stream: its chunks carry the "
-                              "state from one to the next) and a system with fork()" if data.stream else
-                              "--workers above 1 needs fork(), which this system lacks; use --workers 1")
+        if workers > 1 and data.stream:
+            raise ConfigError("--workers above 1 needs sentence batches, not --stream (its chunks carry the state "
+                              "from one to the next)")
+        if workers > 1 and not hasattr(os, "fork"):
+            raise ConfigError("--workers above 1 needs fork(), which this system lacks; use --workers 1")
         self.workers = workers  # Hogwild processes (rnnlab.hogwild); how to train, not what: not saved
         self._pool = None
         self.lm, self.cfg, self.data = lm, cfg, data
@@ -328,40 +329,40 @@ class Trainer:
                 t_epoch = time.perf_counter()
                 if self.workers > 1:
                     stop = self._hogwild_epoch(epoch, n_batches, bar, sums, interrupt, t_start, t_epoch)
-                # resuming mid-epoch: the epoch's order is a function of (seed, epoch); start where it stopped
-                for b, (x, y) in enumerate(() if self.workers > 1 else self.data.epoch_batches(epoch, st["batch"]),
-                                           start=st["batch"]):
-                    loss, norm, n, ok = self.step(x, y)
-                    st["batch"] = b + 1
-                    st["step"] += 1
-                    if not ok:
-                        bad_in_row += 1
-                        st["skipped_steps"] += 1
-                        self._log_json({"event": "nonfinite", "epoch": epoch, "batch": b, "loss": repr(loss),
-                                        "grad_norm": repr(norm)})
-                        if bad_in_row >= cfg.max_bad_steps:
-                            self._rollback_logged(epoch, b, f"{bad_in_row} non-finite steps in a row")
+                else:
+                    # resuming mid-epoch: the epoch's order is a function of (seed, epoch); start where it stopped
+                    for b, (x, y) in enumerate(self.data.epoch_batches(epoch, st["batch"]), start=st["batch"]):
+                        loss, norm, n, ok = self.step(x, y)
+                        st["batch"] = b + 1
+                        st["step"] += 1
+                        if not ok:
+                            bad_in_row += 1
+                            st["skipped_steps"] += 1
+                            self._log_json({"event": "nonfinite", "epoch": epoch, "batch": b, "loss": repr(loss),
+                                            "grad_norm": repr(norm)})
+                            if bad_in_row >= cfg.max_bad_steps:
+                                self._rollback_logged(epoch, b, f"{bad_in_row} non-finite steps in a row")
+                                bad_in_row = 0
+                        else:
                             bad_in_row = 0
-                    else:
-                        bad_in_row = 0
-                        sums["loss"] += loss * n
-                        sums["tokens"] += n
-                        sums["norm"] += norm
-                        sums["steps"] += 1
-                        st["tokens"] += n
-                        if st["step"] % 50 == 0:
+                            sums["loss"] += loss * n
+                            sums["tokens"] += n
+                            sums["norm"] += norm
+                            sums["steps"] += 1
+                            st["tokens"] += n
+                            if st["step"] % 50 == 0:
+                                self._ensure_finite(epoch, b)
+                                self._remember_good()
+                        now = time.perf_counter()
+                        st["elapsed"] = now - t_start
+                        _show(bar, sums, norm, now - t_epoch, b + 1)
+                        if interrupt.requested or (cfg.time_budget is not None and st["elapsed"] >= cfg.time_budget):
+                            stop = True
+                            break
+                        if now - last_ckpt >= cfg.checkpoint_every:
                             self._ensure_finite(epoch, b)
-                            self._remember_good()
-                    now = time.perf_counter()
-                    st["elapsed"] = now - t_start
-                    _show(bar, sums, norm, now - t_epoch, b + 1)
-                    if interrupt.requested or (cfg.time_budget is not None and st["elapsed"] >= cfg.time_budget):
-                        stop = True
-                        break
-                    if now - last_ckpt >= cfg.checkpoint_every:
-                        self._ensure_finite(epoch, b)
-                        self.save("last")
-                        last_ckpt = now
+                            self.save("last")
+                            last_ckpt = now
                 if bar is not None:
                     bar.close()
                 finished_epoch = not stop or st["batch"] >= n_batches
@@ -396,7 +397,6 @@ class Trainer:
             t0 = self.opt.t
             dead = self._hogwild_pass(epoch, n_batches, bar, sums, interrupt, t_start, t_epoch)
             self.opt.t = t0 + int(pool.total(hw.OK))
-            self.opt.lr = float(pool.lr[0])
             if dead or pool.flags[hw.FAILED]:
                 raise WorkerError(f"a Hogwild worker process failed ({dead or 'its error is above'}); continue "
                                   f"from the last checkpoint with --resume")

@@ -85,25 +85,39 @@ def _finish(fig, ax, xlabel, ylabel, logy=True, legend=8):
     return fig
 
 
-def fig_grad_by_distance(models):
-    """Figure: mean ||dL_t/dh_{t-d}|| against d, absolute and relative to d = 0.
-    ``models``: list of (name, result)."""
+def _two_panels(models, series, xlabel, ylabels, logy=(True, True), xscale=None, ms=2.5, height=3.8):
+    """A figure of two panels side by side, one line per model in each: ``series(r)`` gives (x, left,
+    right) for a model's result r; ``xscale``: keyword arguments of ``set_xscale``. Returns (fig, axes) for
+    any extra marks; the legend is on the left."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, height))
     for (name, r), col in zip(models, _colors(len(models))):
-        d = np.asarray(r["distance"])
-        g = _positive(r["grad_norm_by_distance"])
-        axes[0].plot(d, g, "-o", ms=2.5, color=col, label=_label(name, r))
-        axes[1].plot(d, g / g[0] if g[0] > 0 else g, "-o", ms=2.5, color=col)
-    axes[0].set_ylabel("mean ||dL_t / dh_{t-d}||")
-    axes[1].set_ylabel("relative to distance 0")
-    axes[1].axhline(0.01, color="grey", ls=":", lw=1)
-    for ax in axes:
-        ax.set_yscale("log")
-        ax.set_xlabel("distance d (steps back)")
+        x, left, right = series(r)
+        axes[0].plot(x, left, "-o", ms=ms, color=col, label=_label(name, r))
+        axes[1].plot(x, right, "-o", ms=ms, color=col)
+    for ax, ylabel, log in zip(axes, ylabels, logy):
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel(xlabel)
+        if log:
+            ax.set_yscale("log")
+        if xscale:
+            ax.set_xscale(**xscale)
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
+    return fig, axes
+
+
+def fig_grad_by_distance(models):
+    """Figure: mean ||dL_t/dh_{t-d}|| against d, absolute and relative to d = 0.
+    ``models``: list of (name, result)."""
+    def series(r):
+        g = _positive(r["grad_norm_by_distance"])
+        return np.asarray(r["distance"]), g, (g / g[0] if g[0] > 0 else g)
+
+    fig, axes = _two_panels(models, series, "distance d (steps back)",
+                            ("mean ||dL_t / dh_{t-d}||", "relative to distance 0"))
+    axes[1].axhline(0.01, color="grey", ls=":", lw=1)
     return fig
 
 
@@ -201,21 +215,13 @@ def fig_saturation(models):
 def fig_truncation(models):
     """Figure: cosine and relative error of the truncate=k gradient against full BPTT, by k.
     ``models``: list of (name, result)."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for (name, r), col in zip(models, _colors(len(models))):
+    def series(r):
         t = r["truncation"]
-        axes[0].plot(t["k"], _arr(t["cosine_to_full"]), "-o", ms=3, color=col, label=_label(name, r))
-        axes[1].plot(t["k"], _positive(t["relative_error"]), "-o", ms=3, color=col)
-    axes[0].set_ylabel("cosine(truncated, full)")
-    axes[1].set_ylabel("||g_k - g|| / ||g||")
-    axes[1].set_yscale("log")
-    for ax in axes:
-        ax.set_xscale("symlog", linthresh=1)
-        ax.set_xlabel("truncation k (steps back)")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+        return t["k"], _arr(t["cosine_to_full"]), _positive(t["relative_error"])
+
+    fig, _ = _two_panels(models, series, "truncation k (steps back)",
+                         ("cosine(truncated, full)", "||g_k - g|| / ||g||"), logy=(False, True),
+                         xscale={"value": "symlog", "linthresh": 1}, ms=3, height=3.6)
     return fig
 
 
