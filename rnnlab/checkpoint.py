@@ -1,10 +1,14 @@
 """Checkpoints: one ``.npz`` file each, written atomically, verified on load; no pickle.
 
-A checkpoint file holds the parameters (``param/<name>``), any extra arrays (``opt/<slot>``: optimiser
-state; ``extra/<name>``), and a JSON metadata record (``__meta__``, UTF-8 bytes) with the full
-configuration, the vocabulary, the training state and a SHA-256 checksum of every array. Writing goes to a
-temporary file in the same directory, which is flushed, fsync'ed and renamed over the old one, so a crash
-or ``kill -9`` at any moment leaves either the old or the new checkpoint, never a torn one.
+This module stores and verifies bytes; it does not build models. A checkpoint file holds named arrays
+and a JSON metadata record (``__meta__``, UTF-8 bytes) with a SHA-256 checksum of every array. What the
+names mean is the writer's business: the model's ``state_dict`` goes in under ``model/<name>``
+(``rnnlab.lm.checkpoint_arrays``; rnnlab 0.2 wrote ``param/<name>`` and ``extra/class_of_word``), the
+trainer adds ``opt/<slot>`` (optimiser state), ``carry/<i>`` (a stream's carried state) and
+``good/...`` (the last good state a rollback returns to), and the metadata the full configuration, the
+vocabulary and the training state. Writing goes to a temporary file in the same directory, which is
+flushed, fsync'ed and renamed over the old one, so a crash or ``kill -9`` at any moment leaves either
+the old or the new checkpoint, never a torn one.
 
 A model directory (``rnnlab train --out DIR``) holds ``best.npz`` (lowest validation perplexity so far),
 ``last.npz`` (the latest state, for ``--resume``), ``log.jsonl`` and the report.
@@ -24,7 +28,8 @@ from ._version import __version__
 from .errors import CheckpointError
 
 FORMAT = "rnnlab-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2            # 2: the model under model/<name> (1, rnnlab 0.2: param/<name>, extra/class_of_word)
+PARAMETERS = ("model/", "param/", "good/model/")   # floating arrays under these must be finite to be saved
 
 
 def _checksum(arrays: dict) -> str:
@@ -38,15 +43,18 @@ def _checksum(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def save(path, params: dict, meta: dict, extra: dict | None = None) -> None:
-    """Atomically write a checkpoint. Refuses non-finite parameters (a NaN is never saved)."""
+def save(path, arrays: dict, meta: dict) -> None:
+    """Atomically write ``arrays`` ({name: array}) and the JSON-able ``meta`` as one checkpoint.
+
+    Raises:
+        CheckpointError: a floating array under a parameter key (``PARAMETERS``) with a non-finite value
+            (a NaN is never saved; the old file stays).
+    """
     path = Path(path)
-    arrays = {f"param/{k}": np.asarray(v) for k, v in params.items()}
-    for k, v in (extra or {}).items():
-        arrays[k if "/" in k else f"extra/{k}"] = np.asarray(v)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for k, v in arrays.items():
-        if k.startswith("param/") and not np.all(np.isfinite(v)):
-            raise CheckpointError(f"refusing to save a checkpoint with non-finite values in {k[6:]}")
+        if k.startswith(PARAMETERS) and v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+            raise CheckpointError(f"refusing to save a checkpoint with non-finite values in {k.split('/', 1)[1]}")
     record = dict(meta, format=FORMAT, format_version=FORMAT_VERSION, rnnlab_version=__version__,
                   checksum=_checksum(arrays))
     arrays["__meta__"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
@@ -133,7 +141,12 @@ def read_meta(path) -> dict:
 
 
 def load(path):
-    """Read and verify a checkpoint: returns (params, meta, extra) with extra keyed as saved."""
+    """Read and verify a checkpoint: returns (arrays, meta), the arrays keyed as saved.
+
+    Raises:
+        CheckpointError: no such file, not a checkpoint, corrupt or truncated, a failed checksum, or
+            written by a newer rnnlab.
+    """
     path = Path(path)
     with _open(path) as z:
         try:
@@ -146,9 +159,7 @@ def load(path):
     meta = _meta_record(path, arrays.pop("__meta__"))
     if _checksum(arrays) != meta.get("checksum"):
         raise CheckpointError(f"{path} failed its checksum: it is corrupt; use another checkpoint or retrain")
-    params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
-    extra = {k: v for k, v in arrays.items() if not k.startswith("param/")}
-    return params, meta, extra
+    return arrays, meta
 
 
 def trim_log(path, step: int, epochs_done: int | None = None) -> int:
@@ -218,21 +229,3 @@ def find_model_file(model_dir) -> Path:
             return p / name
     raise CheckpointError(f"{p} is not an rnnlab model directory (no best.npz or last.npz); "
                           f"train one with 'rnnlab train --out {p}'")
-
-
-def load_model(model_dir):
-    """(LanguageModel, meta) from a model directory or checkpoint file; meta holds 'vocab' and configs."""
-    from .errors import ConfigError
-    from .lm import LanguageModel, ModelConfig
-
-    path = find_model_file(model_dir)
-    params, meta, extra = load(path)
-    try:
-        cfg = ModelConfig.from_dict(meta["model"])
-        classes = extra.get("extra/class_of_word")
-        lm = LanguageModel.from_config(cfg, class_of_word=classes)
-        lm.load_params(params)
-    except (KeyError, TypeError, ConfigError) as e:
-        raise CheckpointError(f"{path} does not match its own model configuration ({e}); it was altered or written "
-                              f"by another program: use another checkpoint or retrain") from None
-    return lm, meta

@@ -1,7 +1,7 @@
 """Configuration as data: dataclasses saved in every checkpoint and read back strictly."""
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 
 from .errors import ConfigError
 
@@ -17,9 +17,15 @@ class ConfigMixin:
 
     @classmethod
     def from_dict(cls, d: dict):
-        """The configuration ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
+        """The configuration ``to_dict`` wrote. Raises ConfigError for keys it does not know or lacks."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"the {cls._what} must be a dict of settings, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown {cls._what} keys: {', '.join(sorted(unknown))}")
+        missing = [f.name for f in fields(cls)
+                   if f.default is MISSING and f.default_factory is MISSING and f.name not in d]
+        if missing:
+            raise ConfigError(f"the {cls._what} lacks {', '.join(missing)}")
         return cls(**d)

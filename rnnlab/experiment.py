@@ -118,7 +118,7 @@ def _agreement_run(model, length, seed, cfg):
 
     from .data import agreement_items, build_vocab, builtin_split, encode_file
     from .lm import LanguageModel
-    from .pipeline import SentenceData
+    from .prepare import SentenceData
     from .tasks.agreement import agreement_scores
     from .tasks.model import MODELS
     from .train import TrainConfig as LMTrainConfig

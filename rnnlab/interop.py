@@ -41,9 +41,10 @@ def to_torch(model):
             mod = cls(model.input_size, model.hidden_size, model.num_layers, dtype=tdt)
         mod.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in model.params.items()})
         return mod
-    to_torch_lm = getattr(model, "to_torch", None)
-    if to_torch_lm is not None:
-        return to_torch_lm()
+    from .lm import LanguageModel  # one way only: rnnlab.lm does not import this module
+
+    if isinstance(model, LanguageModel):
+        return lm_to_torch(model)
     raise ConfigError(f"cannot convert {type(model).__name__} to torch")
 
 

@@ -6,11 +6,16 @@
     p(y_t | x_<=t) = output(h_t)  (full softmax, or class-factorised softmax)
     loss = mean over non-padding targets of -log p(y_t)
 
-Parameters live in one flat dict with the names of the equivalent torch module (``encoder.weight``,
-``rnn.weight_ih_l0`` ..., ``decoder.weight``, ``decoder.bias``, and ``class_decoder.*`` for class output).
+The model owns its state. Parameters live in one flat dict, ``lm.params``, with the names of the
+equivalent torch module (``encoder.weight``, ``rnn.weight_ih_l0`` ..., ``decoder.weight``,
+``decoder.bias``, and ``class_decoder.*`` for class output); the recurrent layer reads its weights
+through a view of that dict (``rnnlab.params.ParamView``), so there is nothing to keep in sync.
+``state_dict()`` adds the buffers (the class output's word classes, ``output.class_of_word``);
+``lm.config`` and ``lm.vocab`` complete what a checkpoint holds. ``load_model`` reads one back.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +25,7 @@ from .errors import ConfigError, ShapeError
 from .layers import make_layer
 from .layers.base import _check_dtype
 from .output import make_output
+from .params import ParamView, adopt
 from .sparse import SparseGrad, segment_sum
 from .threads import row_parallel
 
@@ -41,7 +47,7 @@ class ModelConfig(ConfigMixin):
     num_layers: int = 1
     embedding_size: int | None = None  # None: one-hot input, layer 0's weight_ih is the tutorial's U
     output: str = "softmax"         # softmax | class
-    n_classes: int | None = None    # class output: number of classes (default ~sqrt(vocab))
+    num_classes: int | None = None  # class output: number of classes (default ~sqrt(vocab))
     dtype: str = "float32"
     seed: int = 0
     init: str = "uniform"           # uniform (torch/tutorial) | xavier | orthogonal | identity
@@ -64,6 +70,13 @@ class ModelConfig(ConfigMixin):
             raise ConfigError(f"unknown output {self.output!r}; choose softmax or class")
         self.dtype = np.dtype(self.dtype).name
 
+    @classmethod
+    def from_dict(cls, d: dict):
+        """As ``ConfigMixin.from_dict``; reads rnnlab 0.2's ``n_classes`` as ``num_classes``."""
+        d = dict(d)
+        if "n_classes" in d:
+            d.setdefault("num_classes", d.pop("n_classes"))
+        return super().from_dict(d)
 
 
 def default_classes(vocab_size: int, n_classes: int | None = None, counts=None) -> np.ndarray:
@@ -84,6 +97,9 @@ def default_classes(vocab_size: int, n_classes: int | None = None, counts=None) 
     if counts.shape != (vocab_size,):
         raise ConfigError(f"counts must have one entry per word ({vocab_size}), got shape {counts.shape}")
     return frequency_classes(counts, C)
+
+
+CLASS_OF_WORD = "output.class_of_word"   # the class output's buffer in state_dict
 
 
 def _state_at(cache, i, lstm):
@@ -107,63 +123,110 @@ class LanguageModel:
         dtype: np.float32 or np.float64.
         seed: seeds every initial weight.
         class_of_word: (V,) class of each word for ``output="class"``; None: ``default_classes``.
-        n_classes: number of classes when ``class_of_word`` is None (default about sqrt(V)).
+        num_classes: number of classes when ``class_of_word`` is None (default about sqrt(V));
+            ``n_classes`` is its old name.
         init, spectral_radius, forget_bias: initialisation of the recurrent layers (``rnnlab.init``).
+        vocab: the ``rnnlab.data.Vocab`` of the ids, or None (kept as ``lm.vocab``).
     Raises:
         ConfigError: sizes below 1, an unknown cell, nonlinearity, output, dtype or init scheme.
     """
 
     def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
-                 n_classes=None, init="uniform", spectral_radius=None, forget_bias=None):
+                 num_classes=None, n_classes=None, init="uniform", spectral_radius=None, forget_bias=None,
+                 vocab=None):
         dtype = _check_dtype(dtype)
+        num_classes = num_classes if num_classes is not None else n_classes
         self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,
                                   output, None, dtype.name, seed, init, spectral_radius, forget_bias)
-        cfg = self.config
         self.dtype = dtype
+        self.vocab = vocab
         rng = np.random.default_rng(seed)
         in_size = vocab_size if embedding_size is None else embedding_size
         self.layer = make_layer(cell, in_size, hidden_size, nonlinearity=nonlinearity, num_layers=num_layers,
                                 dtype=dtype, seed=int(rng.integers(2**31)), init=init,
                                 spectral_radius=spectral_radius, forget_bias=forget_bias if cell == "lstm" else None)
         if output == "class" and class_of_word is None:
-            class_of_word = default_classes(vocab_size, n_classes)
+            class_of_word = default_classes(vocab_size, num_classes)
         self.output = make_output(output, vocab_size, hidden_size, class_of_word)
         if output == "class":
-            cfg.n_classes = self.output.n_classes
-        self.params: dict[str, np.ndarray] = {}
+            self.config.num_classes = self.output.n_classes
+        self.params: dict[str, np.ndarray] = {}   # the one owner of every parameter
         if embedding_size is not None:
             self.params["encoder.weight"] = rng.uniform(-0.1, 0.1, (vocab_size, embedding_size)).astype(dtype)
         else:
             # one-hot input: U = weight_ih_l0 (H, V) is read and updated by columns (one per word of the
             # batch), so it is stored column-major: each column contiguous (same shape and values)
             self.layer.params["weight_ih_l0"] = np.asfortranarray(self.layer.params["weight_ih_l0"])
-        for k, v in self.layer.params.items():
-            self.params[f"rnn.{k}"] = v  # shared arrays: optimisers update the layer's weights in place
+        adopt(self.params, self.layer, "rnn.")    # the layer reads rnn.* through a view of self.params
         bound = 1.0 / np.sqrt(hidden_size)
         for k, shape in self.output.param_shapes().items():
             self.params[k] = rng.uniform(-bound, bound, shape).astype(dtype)
 
-    # -- construction from saved state ---------------------------------------------------------------
+    # -- state ---------------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, class_of_word=None):
+    def from_config(cls, cfg: ModelConfig, class_of_word=None, vocab=None):
         """A freshly initialised model of architecture ``cfg`` (``class_of_word`` for class output)."""
         return cls(cfg.vocab_size, cfg.hidden_size, cfg.cell, cfg.nonlinearity, cfg.num_layers,
                    cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
-                   n_classes=cfg.n_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
-                   forget_bias=cfg.forget_bias)
+                   num_classes=cfg.num_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
+                   forget_bias=cfg.forget_bias, vocab=vocab)
+
+    @classmethod
+    def from_state_dict(cls, config: ModelConfig, state: dict, vocab=None):
+        """The model of architecture ``config`` holding ``state`` (what ``state_dict`` returned).
+
+        Raises:
+            ConfigError: keys or shapes that do not match ``config``, or a vocabulary of another size.
+        """
+        if vocab is not None and len(vocab) != config.vocab_size:
+            raise ConfigError(f"vocabulary of {len(vocab)} tokens, model of {config.vocab_size}")
+        lm = cls.from_config(config, class_of_word=state.get(CLASS_OF_WORD), vocab=vocab)
+        lm.load_state_dict(state)
+        return lm
+
+    def state_dict(self) -> dict:
+        """{name: the live array}: the parameters and the buffers (``output.class_of_word``)."""
+        sd = dict(self.params)
+        if self.output.kind == "class":
+            sd[CLASS_OF_WORD] = self.output.class_of_word
+        return sd
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy ``state`` into this model in place; its keys and shapes must be exactly ``state_dict``'s.
+
+        Raises:
+            ConfigError: missing or unexpected keys, or an array of another shape.
+        """
+        mine = self.state_dict()
+        if set(state) != set(mine):
+            missing, extra = set(mine) - set(state), set(state) - set(mine)
+            raise ConfigError(f"the state does not match the model: missing {sorted(missing)}, "
+                              f"unexpected {sorted(extra)}")
+        for k, v in state.items():
+            if np.shape(v) != mine[k].shape:
+                raise ConfigError(f"{k} has shape {np.shape(v)}, the model {mine[k].shape}")
+        for k, v in state.items():
+            if k == CLASS_OF_WORD:
+                self.output.set_classes(v)      # also rebuilds the class tables
+            else:
+                self.params[k][...] = v
 
     def load_params(self, params: dict) -> None:
-        """Copy arrays into this model's parameters (in place); keys and shapes must match exactly."""
+        """Copy arrays into the parameters in place (``load_state_dict`` without the buffers)."""
+        self.load_state_dict({**params, **{k: v for k, v in self.state_dict().items() if k not in self.params}})
+
+    def bind(self, params: dict) -> LanguageModel:
+        """A model of the same structure (same output object, same vocabulary) that reads its weights from
+        ``params`` (same keys), e.g. private copies of some of them (``rnnlab.hogwild.reader_model``)."""
         if set(params) != set(self.params):
-            missing, extra = set(self.params) - set(params), set(params) - set(self.params)
-            raise ConfigError(f"parameters do not match the model: missing {sorted(missing)}, "
-                              f"unexpected {sorted(extra)}")
-        for k, v in params.items():
-            if np.shape(v) != self.params[k].shape:
-                raise ConfigError(f"parameter {k} has shape {np.shape(v)}, the model {self.params[k].shape}")
-            self.params[k][...] = v
+            raise ConfigError("bind needs exactly the model's parameter names")
+        other = copy.copy(self)
+        other.params = params
+        other.layer = copy.copy(self.layer)
+        other.layer.params = ParamView(params, "rnn.")
+        return other
 
     @property
     def vocab_size(self):
@@ -198,7 +261,7 @@ class LanguageModel:
 
     def output_params(self) -> dict:
         """The output layer's parameters (decoder, and class decoder for class output), by name."""
-        return {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder."))}
+        return {k: self.params[k] for k in self.output.param_shapes()}
 
     # -- training ------------------------------------------------------------------------------------
 
@@ -218,11 +281,15 @@ class LanguageModel:
             dhn: gradient arriving at the final state (chunked training), or None.
             need_grad: False skips the backward pass (grads is then None).
         Raises:
-            ShapeError: x, y not (T, B) integer arrays of one shape, ids outside [0, V), or no target.
+            ShapeError: x, y not (T, B) integer arrays of one shape, ids outside [0, V) (targets: or -1),
+                or no target.
         """
         x, y = self._check_tokens(x), self._check_tokens(y, "y")
         if x.shape != y.shape:
             raise ShapeError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+        if y.size and (y.min() < -1 or y.max() >= self.vocab_size):
+            raise ShapeError(f"target ids must lie in [0, {self.vocab_size}) or be -1 (padding), "
+                             f"got {y.min()}..{y.max()}")
         # a full softmax that outweighs the recurrent layers runs as two halves of rows on two threads
         # when the BLAS may use two (rnnlab.threads.row_parallel)
         V, H = self.vocab_size, self.hidden_size
@@ -236,7 +303,7 @@ class LanguageModel:
         if state_at is not None:
             hn = _state_at(cache, state_at, self.layer.cell.has_cell_state)
         yf = y.reshape(-1)
-        valid = yf >= 0
+        valid = yf != -1                        # only -1 is padding (other negatives were refused above)
         n = int(valid.sum())
         if n == 0:
             raise ShapeError("no target tokens: y is all padding")
@@ -244,10 +311,7 @@ class LanguageModel:
         all_valid = n == yf.size
         hv = h2 if all_valid else h2[valid]
         yv = yf if all_valid else yf[valid]
-        if yv.max() >= self.vocab_size:
-            raise ShapeError(f"target ids must lie in [0, {self.vocab_size}) or be -1 (padding)")
-        loss_sum, dh, grads = self.output.loss_and_grad(self.output_params(), hv, yv, scale=1.0 / n,
-                                                        need_grad=need_grad)
+        loss_sum, dh, grads = self.output.loss_and_grad(self.params, hv, yv, scale=1.0 / n, need_grad=need_grad)
         loss = loss_sum / n
         if not need_grad:
             return loss, None, hn, n
@@ -278,29 +342,75 @@ class LanguageModel:
 
     # -- inference -----------------------------------------------------------------------------------
 
-    def logits(self, x, h0=None):
-        """(T, B, V) unnormalised scores for softmax output; log-probabilities for class output."""
-        out, _, _ = self.hidden(x, h0)
-        T, B, H = out.shape
-        if self.output.kind == "softmax":
-            z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
-        else:
-            z = self.output.log_probs(self.output_params(), out.reshape(-1, H))
-        return z.reshape(T, B, -1)
-
     def log_probs(self, x, h0=None):
-        """(T, B, V) log p(next word | prefix) and the final state."""
+        """(T, B, V) log p(next word | prefix) and the final state, for either output layer."""
         out, hn, _ = self.hidden(x, h0)
         T, B, H = out.shape
-        return self.output.log_probs(self.output_params(), out.reshape(-1, H)).reshape(T, B, -1), hn
+        return self.output.log_probs(self.params, out.reshape(-1, H)).reshape(T, B, -1), hn
 
-    def to_torch(self):
-        """The equivalent torch module (see ``rnnlab.interop``)."""
-        from .interop import lm_to_torch
-        return lm_to_torch(self)
+    def logits(self, x, h0=None):
+        """(T, B, V) unnormalised scores z = h V^T + b of the full softmax output, and the final state.
+
+        Raises:
+            ConfigError: for the class output, whose scores come in two factors: use ``log_probs``.
+        """
+        if self.output.kind != "softmax":
+            raise ConfigError("a class output has no single vector of logits; use log_probs")
+        out, hn, _ = self.hidden(x, h0)
+        T, B, H = out.shape
+        z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
+        return z.reshape(T, B, -1), hn
 
     def __repr__(self):
         c = self.config
         return (f"LanguageModel(vocab={c.vocab_size}, hidden={c.hidden_size}, cell={c.cell}"
                 f"{'/' + c.nonlinearity if c.cell == 'rnn' else ''}, layers={c.num_layers}, "
                 f"embedding={c.embedding_size}, output={c.output}, dtype={c.dtype})")
+
+
+# -- checkpoints -----------------------------------------------------------------------------------------
+
+MODEL_PREFIX = "model/"     # a checkpoint's keys of the model's state_dict
+
+
+def checkpoint_arrays(lm: LanguageModel) -> dict:
+    """The model's state under checkpoint keys (``model/<name>``)."""
+    return {MODEL_PREFIX + k: v for k, v in lm.state_dict().items()}
+
+
+def state_from_arrays(arrays: dict) -> dict:
+    """The model's state_dict out of a checkpoint's arrays: ``model/<name>``, or rnnlab 0.2's
+    ``param/<name>`` and ``extra/class_of_word``."""
+    state = {k[len(MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(MODEL_PREFIX)}
+    if not state:
+        state = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+        if "extra/class_of_word" in arrays:
+            state[CLASS_OF_WORD] = arrays["extra/class_of_word"]
+    return state
+
+
+def load_model(path_or_dir) -> LanguageModel:
+    """The LanguageModel of a model directory (its best.npz, else last.npz) or checkpoint file, with its
+    vocabulary as ``lm.vocab`` (None when the checkpoint holds none). Reads rnnlab 0.2's checkpoints too.
+
+    Raises:
+        CheckpointError: no checkpoint there, a corrupt one, or one whose arrays do not fit its own
+            configuration or vocabulary.
+    """
+    from . import checkpoint
+    from .data.vocab import Vocab
+    from .errors import CheckpointError, DataError
+
+    path = checkpoint.find_model_file(path_or_dir)
+    arrays, meta = checkpoint.load(path)
+    if not isinstance(meta.get("model"), dict):
+        raise CheckpointError(f"{path} holds no model configuration; it was not written by rnnlab")
+    try:
+        vocab = Vocab.from_json(meta["vocab"]) if "vocab" in meta else None
+    except DataError as e:
+        raise CheckpointError(f"{path}: the checkpoint holds no usable vocabulary ({e})") from None
+    try:
+        return LanguageModel.from_state_dict(ModelConfig.from_dict(meta["model"]), state_from_arrays(arrays), vocab)
+    except ConfigError as e:
+        raise CheckpointError(f"{path} does not match its own model configuration ({e}); it was altered or written "
+                              f"by another program: use another checkpoint or retrain") from None

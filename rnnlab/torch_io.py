@@ -27,6 +27,7 @@ from pathlib import Path
 from . import checkpoint
 from ._version import __version__
 from .errors import CheckpointError, ConfigError
+from .lm import checkpoint_arrays, load_model
 
 FORMAT = "rnnlab-torch"
 FORMAT_VERSION = 1
@@ -166,7 +167,8 @@ def load_pt(path):
 
 def export_model(model_dir, pt_path) -> dict:
     """Write the model of an rnnlab model directory (or .npz checkpoint) to ``pt_path``; returns its meta."""
-    lm, meta = checkpoint.load_model(model_dir)
+    lm = load_model(model_dir)
+    meta = checkpoint.read_meta(checkpoint.find_model_file(model_dir))
     if lm.config.cell == "rnn" and lm.config.nonlinearity not in ("tanh", "relu"):
         raise ConfigError(f"a {lm.config.nonlinearity} RNN has no torch equivalent (torch.nn.RNN has tanh and "
                           f"relu); it cannot be exported")
@@ -191,9 +193,8 @@ def import_model(pt_path, out_dir, force=False) -> Path:
                               f"pass --force to replace it")
     record = {k: v for k, v in meta.items() if k != "class_of_word" and v is not None}
     record.update(model=lm.config.to_dict(), imported_from=str(Path(pt_path).resolve()))
-    extra = {"extra/class_of_word": lm.output.class_of_word} if lm.config.output == "class" else {}
     target = out / "best.npz"
-    checkpoint.save(target, lm.params, record, extra)
+    checkpoint.save(target, checkpoint_arrays(lm), record)
     if force and (out / "last.npz").exists():
         (out / "last.npz").unlink()  # a stale training state of another model must not shadow or resume
     return target

@@ -194,7 +194,7 @@ def test_force_replaces_the_old_run(capsys, tmp_path, files):
     assert run_cli(capsys, *train_args(tmp_path, files["small"], "--epochs", "2"))[0] == 0
     rc, _, err = run_cli(capsys, *train_args(tmp_path, files["small"], "--hidden", "5", "--epochs", "0", "--force"))
     assert rc == 0, err
-    _, meta, _ = checkpoint.load(tmp_path / "m" / "last.npz")
+    _, meta = checkpoint.load(tmp_path / "m" / "last.npz")
     assert meta["model"]["hidden_size"] == 5
     assert not (tmp_path / "m" / "best.npz").exists()   # the old run's best is gone, not mistaken for this one's
     assert not (tmp_path / "m" / "log.jsonl").exists()  # zero epochs: nothing logged, the old log is gone
@@ -243,28 +243,28 @@ def test_corrupt_and_truncated_checkpoints(capsys, tmp_path, files, model):
 
 
 def test_checkpoint_from_another_configuration(capsys, tmp_path, files, model):
-    params, meta, extra = checkpoint.load(model / "best.npz")
+    arrays, meta = checkpoint.load(model / "best.npz")
     m = tmp_path / "mismatch"
     meta["model"]["hidden_size"] = 7                   # arrays of hidden 6, a config of hidden 7
-    checkpoint.save(m / "best.npz", params, meta, extra)
+    checkpoint.save(m / "best.npz", arrays, meta)
     rc, _, err = run_cli(capsys, "evaluate", "--model", m, "--test", files["small"])
     assert_one_line_error(rc, err, "does not match", "shape", "retrain")
     meta["model"]["hidden_size"] = 6
     meta["model"]["attention"] = "yes"                 # a key this rnnlab does not know
-    checkpoint.save(m / "best.npz", params, meta, extra)
+    checkpoint.save(m / "best.npz", arrays, meta)
     rc, _, err = run_cli(capsys, "generate", "--model", m)
     assert_one_line_error(rc, err, "does not match", "attention")
     meta["model"].pop("attention")
     meta["vocab"] = {"tokens": ["<unk>", "<s>", "</s>", "x"]}
-    checkpoint.save(m / "best.npz", params, meta, extra)
+    checkpoint.save(m / "best.npz", arrays, meta)
     rc, _, err = run_cli(capsys, "generate", "--model", m)
     assert_one_line_error(rc, err, "vocabulary")
 
 
 def test_checkpoint_from_a_newer_version(capsys, tmp_path, files, model, monkeypatch):
-    params, meta, extra = checkpoint.load(model / "best.npz")
+    arrays, meta = checkpoint.load(model / "best.npz")
     monkeypatch.setattr(checkpoint, "FORMAT_VERSION", checkpoint.FORMAT_VERSION + 1)
-    checkpoint.save(tmp_path / "new" / "best.npz", params, meta, extra)
+    checkpoint.save(tmp_path / "new" / "best.npz", arrays, meta)
     monkeypatch.undo()
     rc, _, err = run_cli(capsys, "evaluate", "--model", tmp_path / "new", "--test", files["small"])
     assert_one_line_error(rc, err, "newer rnnlab", "upgrade rnnlab")
@@ -279,8 +279,8 @@ def test_resume_with_nothing_to_resume(capsys, tmp_path, model):
     rc, _, err = run_cli(capsys, "train", "--resume", "--quiet", "--out", tmp_path / "empty")
     assert_one_line_error(rc, err, "nothing to resume", "no last.npz")
     # a model without training state (as `rnnlab import` writes one) cannot be resumed
-    params, meta, extra = checkpoint.load(model / "best.npz")
-    checkpoint.save(tmp_path / "imported" / "last.npz", params, {"model": meta["model"], "vocab": meta["vocab"]})
+    arrays, meta = checkpoint.load(model / "best.npz")
+    checkpoint.save(tmp_path / "imported" / "last.npz", arrays, {"model": meta["model"], "vocab": meta["vocab"]})
     rc, _, err = run_cli(capsys, "train", "--resume", "--quiet", "--out", tmp_path / "imported")
     assert_one_line_error(rc, err, "no training state", "cannot be resumed")
 
@@ -381,7 +381,7 @@ def test_disk_full_while_checkpointing(capsys, tmp_path, files, monkeypatch):
     rc, _, err = run_cli(capsys, *train_args(tmp_path, files["small"], "--epochs", "3"))
     assert_one_line_error(rc, err, "No space left on device", "check the disk")
     monkeypatch.undo()
-    _, meta, _ = checkpoint.load(tmp_path / "m" / "last.npz")
+    _, meta = checkpoint.load(tmp_path / "m" / "last.npz")
     assert meta["state"]["epoch"] == 2  # one write per epoch (best.npz is a hard link): the third is epoch 3's
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["best.npz", "cache", "last.npz", "log.jsonl"]
 

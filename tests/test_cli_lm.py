@@ -33,7 +33,7 @@ def test_train_evaluate_generate_resume(tmp_path, capsys, extra):
             "--epochs", "2", "--out", out, "--quiet", "--no-report", *extra]
     status, stdout, _ = run(capsys, *args)
     assert status == 0 and "epoch 2" in stdout
-    _, meta, _ = checkpoint.load(out / "last.npz")
+    _, meta = checkpoint.load(out / "last.npz")
     assert meta["state"]["epoch"] == 2 and meta["data"]["format"] == "lines"
     assert meta["vocab"]["tokens"][:3] == ["<unk>", "<s>", "</s>"]
 
@@ -52,7 +52,7 @@ def test_train_evaluate_generate_resume(tmp_path, capsys, extra):
 
     status, stdout, _ = run(capsys, "train", "--resume", "--out", out, "--epochs", "3", "--quiet", "--no-report")
     assert status == 0 and "resuming" in stdout and "epoch 3" in stdout
-    _, meta, _ = checkpoint.load(out / "last.npz")
+    _, meta = checkpoint.load(out / "last.npz")
     assert meta["state"]["epoch"] == 3
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from rnnlab import checkpoint
 from rnnlab.cli import main
-from rnnlab.lm import LanguageModel
+from rnnlab.lm import LanguageModel, checkpoint_arrays, load_model
 from rnnlab.pipeline import evaluate_model
 from rnnlab.torch_io import load_pt
 
@@ -48,11 +48,11 @@ def test_two_process_ddp_run_lowers_held_out_perplexity_and_imports_back(tmp_pat
     write_corpus(tmp_path / "train.txt", 400, rng)
     write_corpus(tmp_path / "valid.txt", 60, rng)
     vocab = build_vocab(str(tmp_path / "train.txt"), 100, format="lines")
-    lm = LanguageModel(len(vocab), 16, cell="lstm", embedding_size=8, output="class", n_classes=4, seed=1,
+    lm = LanguageModel(len(vocab), 16, cell="lstm", embedding_size=8, output="class", num_classes=4, seed=1,
                        dtype=np.float64)
     meta = {"model": lm.config.to_dict(), "vocab": vocab.to_json(),
             "data": {"train": str(tmp_path / "train.txt"), "format": "lines"}}
-    checkpoint.save(tmp_path / "m" / "best.npz", lm.params, meta, {"extra/class_of_word": lm.output.class_of_word})
+    checkpoint.save(tmp_path / "m" / "best.npz", checkpoint_arrays(lm), meta)
     before = evaluate_model(tmp_path / "m", str(tmp_path / "valid.txt"))["perplexity"]
 
     assert main(["export", "--model", str(tmp_path / "m"), "--torch", str(tmp_path / "in.pt")]) == 0
@@ -70,7 +70,8 @@ def test_two_process_ddp_run_lowers_held_out_perplexity_and_imports_back(tmp_pat
     assert main(["import", "--torch", str(tmp_path / "out.pt"), "--out", str(tmp_path / "back")]) == 0
     after = evaluate_model(tmp_path / "back", str(tmp_path / "valid.txt"))
     assert after["perplexity"] < 0.8 * before, (before, after["perplexity"])
-    back, meta2 = checkpoint.load_model(tmp_path / "back")  # a normal model directory
+    back = load_model(tmp_path / "back")  # a normal model directory
+    meta2 = checkpoint.read_meta(checkpoint.find_model_file(tmp_path / "back"))
     assert meta2["vocab"] == meta["vocab"] and meta2["data"] == meta["data"] and back.config == lm.config
     np.testing.assert_array_equal(back.output.class_of_word, lm.output.class_of_word)
     (run,) = meta2["history"]

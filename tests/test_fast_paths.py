@@ -101,7 +101,7 @@ def test_one_hot_lm_stores_u_by_columns_and_is_checked_by_finite_differences():
     import rnnlab
     from rnnlab.finite_differences import lm_gradcheck
 
-    lm = rnnlab.LanguageModel(12, 5, output="class", dtype=np.float64, n_classes=3, seed=4)
+    lm = rnnlab.LanguageModel(12, 5, output="class", dtype=np.float64, num_classes=3, seed=4)
     U = lm.params["rnn.weight_ih_l0"]
     assert U.shape == (5, 12) and U.flags.f_contiguous and U is lm.layer.params["weight_ih_l0"]
     rng = np.random.default_rng(0)

@@ -9,9 +9,9 @@ from test_train import ToyData
 
 from rnnlab import checkpoint, hogwild
 from rnnlab.errors import ConfigError, WorkerError
-from rnnlab.lm import LanguageModel
+from rnnlab.lm import LanguageModel, state_from_arrays
 from rnnlab.optim import make_optimizer
-from rnnlab.train import TrainConfig, Trainer
+from rnnlab.training import StepResult, TrainConfig, Trainer
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="Hogwild workers are forked processes")
 
@@ -109,7 +109,8 @@ def test_two_workers_train_every_batch_once_and_learn(tmp_path, workers):
     log = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
     epochs = [r for r in log if r["event"] == "epoch"]
     assert len(epochs) == 4 and epochs[-1]["valid_ppl"] < 0.5 * epochs[0]["valid_ppl"]
-    params, meta, _ = checkpoint.load(tmp_path / "run" / "last.npz")
+    arrays, meta = checkpoint.load(tmp_path / "run" / "last.npz")
+    params = state_from_arrays(arrays)
     for k, v in tr.lm.params.items():
         np.testing.assert_array_equal(params[k], v)
 
@@ -120,10 +121,10 @@ def test_the_workers_update_the_shared_model(tmp_path):
     start = {k: v.copy() for k, v in tr.lm.params.items()}
     parent, orig = os.getpid(), tr.step
 
-    def step(x, y):
+    def step(batch, t=None):
         if os.getpid() == parent:
-            return 0.0, 0.0, x.size, True
-        return orig(x, y)
+            return StepResult(0.0, 0.0, batch.x.size, True)
+        return orig(batch, t)
 
     tr.step = step
     tr.run()
@@ -135,16 +136,16 @@ def test_time_budget_stops_the_workers_and_resume_finishes(tmp_path, workers):
     calls = {"n": 0}
     orig = tr.step
 
-    def step(x, y):
+    def step(batch, t=None):
         calls["n"] += 1
         if calls["n"] == 3:
             tr.cfg.time_budget = 1e-9
-        return orig(x, y)
+        return orig(batch, t)
 
     tr.step = step
     assert tr.run() == 0
     assert len(workers) == 1 and all_reaped(workers)
-    _, meta, _ = checkpoint.load(tmp_path / "part" / "last.npz")
+    _, meta = checkpoint.load(tmp_path / "part" / "last.npz")
     assert not meta["state"]["done"] and meta["state"]["step"] < 3 * 9
     resumed = make(tmp_path, "part", epochs=3)
     resumed.restore(tmp_path / "part" / "last.npz")
@@ -173,7 +174,8 @@ def test_nonfinite_steps_in_a_worker_roll_back_and_never_save_nan(tmp_path):
     log = [json.loads(line) for line in open(tmp_path / "nan" / "log.jsonl")]
     assert any(r["event"] == "rollback" for r in log)
     assert tr.state["lr"] <= 0.01
-    params, _, _ = checkpoint.load(tmp_path / "nan" / "last.npz")
+    arrays, _ = checkpoint.load(tmp_path / "nan" / "last.npz")
+    params = state_from_arrays(arrays)
     assert all(np.all(np.isfinite(v)) for v in params.values())
 
 
@@ -181,10 +183,10 @@ def test_a_failing_worker_stops_the_run_with_a_clear_error(tmp_path, capfd, work
     tr = make(tmp_path, "fail", epochs=2)
     parent, orig = os.getpid(), tr.step
 
-    def step(x, y):
+    def step(batch, t=None):
         if os.getpid() != parent:
             raise MemoryError("worker out of memory")
-        return orig(x, y)
+        return orig(batch, t)
 
     tr.step = step
     with pytest.raises(WorkerError, match="Hogwild worker"):

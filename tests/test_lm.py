@@ -32,7 +32,7 @@ def problem(seed=0, V=20, T=5, B=3, pad=True):
 @pytest.mark.parametrize("layers", [1, 2])
 def test_loss_grads_and_logits_match_torch(cell, nl, output, emb, layers):
     lm = LanguageModel(20, 8, cell=cell, nonlinearity=nl, num_layers=layers, embedding_size=emb, output=output,
-                       dtype=np.float64, seed=3, n_classes=4)
+                       dtype=np.float64, seed=3, num_classes=4)
     x, y = problem()
     loss, grads = lm.loss_and_grads(x, y)
     mod = rnnlab.interop.to_torch(lm)
@@ -44,7 +44,10 @@ def test_loss_grads_and_logits_match_torch(cell, nl, output, emb, layers):
     for k, p in mod.named_parameters():
         assert grads[k].shape == lm.params[k].shape and grads[k].dtype == np.float64
         assert rel(grads[k], p.grad.numpy()) <= 1e-9, k
-    assert rel(lm.logits(x), z.detach().numpy()) <= 1e-12
+    if output == "softmax":                              # the torch module's z: logits ...
+        assert rel(lm.logits(x)[0], z.detach().numpy()) <= 1e-12
+    else:                                                # ... or, for the class output, log-probabilities
+        assert rel(lm.log_probs(x)[0], z.detach().numpy()) <= 1e-12
 
 
 @pytest.mark.parametrize("output", ["softmax", "class"])
@@ -54,7 +57,7 @@ def test_truncated_lm_gradient_matches_torch_detach(output):
     sys.path.insert(0, "tests")
     from torch_oracle import run_layer
 
-    lm = LanguageModel(15, 6, cell="gru", embedding_size=5, output=output, dtype=np.float64, seed=1, n_classes=3)
+    lm = LanguageModel(15, 6, cell="gru", embedding_size=5, output=output, dtype=np.float64, seed=1, num_classes=3)
     x, y = problem(V=15, T=9, B=2, pad=False)
     _, grads = lm.loss_and_grads(x, y, truncate=2)
     P = {k: torch.tensor(v, requires_grad=True) for k, v in lm.params.items()}
@@ -84,7 +87,7 @@ def test_truncated_lm_gradient_matches_torch_detach(output):
 
 @pytest.mark.parametrize("output", ["softmax", "class"])
 def test_gradcheck_finite_differences(output):
-    lm = LanguageModel(12, 5, cell="lstm", embedding_size=4, output=output, dtype=np.float64, n_classes=3)
+    lm = LanguageModel(12, 5, cell="lstm", embedding_size=4, output=output, dtype=np.float64, num_classes=3)
     x, y = problem(V=12)
     _, grads = lm.loss_and_grads(x, y)
 
@@ -118,11 +121,11 @@ def test_padding_is_ignored():
 
 
 def test_float32_end_to_end():
-    lm = LanguageModel(20, 6, cell="lstm", embedding_size=5, output="class", dtype=np.float32, n_classes=4)
+    lm = LanguageModel(20, 6, cell="lstm", embedding_size=5, output="class", dtype=np.float32, num_classes=4)
     x, y = problem()
     loss, g = lm.loss_and_grads(x, y)
     assert all(v.dtype == np.float32 for v in g.values())
-    assert lm.logits(x).dtype == np.float32
+    assert lm.log_probs(x)[0].dtype == np.float32
 
 
 def test_classes_by_frequency_are_balanced_and_nonempty():
@@ -148,7 +151,7 @@ def test_default_classes_and_vocab_classes_are_one_rule(seed):
     # without counts: the same rule on a Zipf profile over the ids
     zipf = default_classes(V)
     np.testing.assert_array_equal(zipf, frequency_classes(1.0 / np.arange(1, V + 1), int(round(np.sqrt(V)))))
-    lm = LanguageModel(V, 4, output="class", n_classes=3, dtype=np.float64)
+    lm = LanguageModel(V, 4, output="class", num_classes=3, dtype=np.float64)
     np.testing.assert_array_equal(lm.output.class_of_word, frequency_classes(1.0 / np.arange(1, V + 1), 3))
     assert lm.output.contiguous
 
@@ -173,6 +176,63 @@ def test_bad_arguments():
         lm.loss_and_grads(np.full((3, 2), 25), np.zeros((3, 2), int))
     with pytest.raises(ShapeError):
         lm.loss_and_grads(np.zeros((3, 2), int), np.full((3, 2), -1))
+
+
+@pytest.mark.parametrize("bad", [-5, -2])
+def test_only_minus_one_is_padding(bad):
+    """Defect 4: any negative target used to be taken as padding; only -1 is, others are a ShapeError."""
+    lm = LanguageModel(20, 5)
+    x, y = problem()
+    y[2, 0] = bad
+    for call in (lambda: lm.loss_and_grads(x, y), lambda: lm.loss(x, y)):
+        with pytest.raises(ShapeError, match=r"-1 \(padding\)"):
+            call()
+
+
+def test_one_owner_of_the_parameters():
+    """The model's dict is the only owner: replacing an entry (as Hogwild does) is what the layer reads."""
+    lm = LanguageModel(20, 5, num_layers=2, dtype=np.float64, seed=1)
+    x, y = problem()
+    before = lm.loss(x, y)[0]
+    for k in list(lm.params):
+        lm.params[k] = lm.params[k].copy(order="K")        # new arrays, same values
+    assert all(lm.layer.params[k] is lm.params[f"rnn.{k}"] for k in lm.layer.params)
+    assert lm.loss(x, y)[0] == before
+    lm.params["rnn.weight_hh_l1"] = np.zeros_like(lm.params["rnn.weight_hh_l1"])
+    assert lm.layer.params["weight_hh_l1"] is lm.params["rnn.weight_hh_l1"]
+    assert lm.loss(x, y)[0] != before
+    assert list(lm.layer.params) == [k[4:] for k in lm.params if k.startswith("rnn.")]
+
+
+@pytest.mark.parametrize("output", ["softmax", "class"])
+def test_state_dict_round_trip(output):
+    lm = LanguageModel(20, 5, cell="lstm", embedding_size=3, output=output, num_classes=4, seed=1)
+    sd = lm.state_dict()
+    assert set(sd) == set(lm.params) | ({"output.class_of_word"} if output == "class" else set())
+    assert all(sd[k] is v for k, v in lm.params.items())             # the live arrays
+    other = LanguageModel.from_state_dict(lm.config, {k: v.copy() for k, v in sd.items()})
+    x, y = problem()
+    np.testing.assert_array_equal(other.log_probs(x)[0], lm.log_probs(x)[0])
+    with pytest.raises(ConfigError, match="missing"):
+        other.load_state_dict({k: v for k, v in sd.items() if k != "decoder.bias"})
+    with pytest.raises(ConfigError, match="shape"):
+        other.load_state_dict({**sd, "decoder.bias": np.zeros(3)})
+
+
+def test_log_probs_for_both_outputs_and_logits_only_where_they_exist():
+    x, _ = problem()
+    for output in ("softmax", "class"):
+        lm = LanguageModel(20, 5, output=output, dtype=np.float64)
+        logp, hn = lm.log_probs(x)
+        assert logp.shape == (*x.shape, 20) and hn.shape == (1, x.shape[1], 5)
+        np.testing.assert_allclose(np.exp(logp).sum(-1), 1.0, rtol=1e-12)
+        if output == "softmax":
+            z, hn2 = lm.logits(x)
+            np.testing.assert_allclose(z - np.log(np.exp(z).sum(-1, keepdims=True)), logp, rtol=1e-12, atol=1e-12)
+            np.testing.assert_array_equal(hn, hn2)
+        else:
+            with pytest.raises(ConfigError, match="log_probs"):
+                lm.logits(x)
 
 
 @pytest.mark.parametrize("contiguous", [True, False])

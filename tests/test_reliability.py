@@ -24,8 +24,8 @@ from threadpoolctl import threadpool_limits
 from rnnlab import checkpoint
 from rnnlab.cli import main
 from rnnlab.errors import ConfigError
-from rnnlab.lm import LanguageModel
-from rnnlab.train import TrainConfig, Trainer
+from rnnlab.lm import LanguageModel, state_from_arrays
+from rnnlab.training import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -58,16 +58,14 @@ def run_here(argv):
 
 def assert_same_run(a, b):
     """Two model directories hold bitwise the same final parameters, optimiser state and schedule."""
-    pa, ma, ea = checkpoint.load(Path(a) / "last.npz")
-    pb, mb, eb = checkpoint.load(Path(b) / "last.npz")
+    pa, ma = checkpoint.load(Path(a) / "last.npz")
+    pb, mb = checkpoint.load(Path(b) / "last.npz")
     assert ma["state"]["done"] and mb["state"]["done"]
     for k in ("epoch", "step", "lr", "tokens"):
         assert ma["state"][k] == mb["state"][k], k
-    for k in pa:
+    assert sorted(pa) == sorted(pb)
+    for k in pa:        # model, optimiser state, carried state (and a last good state where one was stored)
         np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
-    assert sorted(ea) == sorted(eb)
-    for k in ea:
-        np.testing.assert_array_equal(ea[k], eb[k], err_msg=k)
 
 
 def log_records(out):
@@ -84,7 +82,7 @@ def log_records(out):
 # -- resume exactness through the CLI (deterministic interruption by a fake clock) -------------------------
 
 class FakeClock:
-    """time.perf_counter for rnnlab.train that advances one second per call: the time budget and the
+    """time.perf_counter for rnnlab.training.loop that advances one second per call: the time budget and the
     checkpoint interval then fall on the same steps in every run."""
 
     def __init__(self):
@@ -97,14 +95,14 @@ class FakeClock:
 
 @pytest.mark.parametrize("mode", [[], STREAM, STREAM_OVERLAP], ids=["sentences", "stream", "stream-k2>k1"])
 def test_time_budget_then_resume_is_bitwise_equal(tmp_path, corpus, monkeypatch, mode):
-    import rnnlab.train
+    import rnnlab.training.loop
 
     assert run_here(train_argv(corpus, tmp_path / "ref", mode, 3)) == 0
-    monkeypatch.setattr(rnnlab.train, "time", FakeClock())
+    monkeypatch.setattr(rnnlab.training.loop, "time", FakeClock())
     argv = train_argv(corpus, tmp_path / "part", mode, 3) + ["--time-budget", "260", "--checkpoint-every", "7"]
     assert run_here(argv) == 0
     monkeypatch.undo()
-    _, meta, _ = checkpoint.load(tmp_path / "part" / "last.npz")
+    _, meta = checkpoint.load(tmp_path / "part" / "last.npz")
     st = meta["state"]
     assert not st["done"] and 1 <= st["epoch"] < 3 and st["batch"] > 0   # stopped in the middle of an epoch
     assert run_here(["train", "--resume", "--quiet", "--out", tmp_path / "part"]) == 0
@@ -116,10 +114,10 @@ def test_time_budget_then_resume_is_bitwise_equal(tmp_path, corpus, monkeypatch,
 def test_resume_keeps_the_saved_number_of_epochs(tmp_path, corpus):
     assert run_here(train_argv(corpus, tmp_path / "m", [], 2) + ["--time-budget", "1e-9"]) == 0
     assert run_here(["train", "--resume", "--quiet", "--out", tmp_path / "m"]) == 0     # no --epochs: 2, as saved
-    _, meta, _ = checkpoint.load(tmp_path / "m" / "last.npz")
+    _, meta = checkpoint.load(tmp_path / "m" / "last.npz")
     assert meta["state"]["epoch"] == 2 and meta["state"]["done"]
     assert run_here(["train", "--resume", "--quiet", "--out", tmp_path / "m", "--epochs", "3"]) == 0
-    _, meta, _ = checkpoint.load(tmp_path / "m" / "last.npz")
+    _, meta = checkpoint.load(tmp_path / "m" / "last.npz")
     assert meta["state"]["epoch"] == 3 and meta["train"]["epochs"] == 3
 
 
@@ -152,7 +150,7 @@ def test_signal_saves_exits_130_and_resume_finishes_exactly(tmp_path, corpus, si
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
     assert "interrupted" in lines[0] and f"rnnlab train --resume --out {out}" in lines[0]
-    _, meta, _ = checkpoint.load(out / "last.npz")
+    _, meta = checkpoint.load(out / "last.npz")
     assert not meta["state"]["done"] and meta["state"]["epoch"] < epochs
     resumed = start(["train", "--resume", "--quiet", "--out", out], cwd=tmp_path)
     stdout, stderr = resumed.communicate(timeout=120)
@@ -179,7 +177,8 @@ def test_kill_9_at_random_moments_loses_at_most_the_last_interval(tmp_path, corp
             break
         proc.kill()
         proc.wait()
-        params, meta, _ = checkpoint.load(last)   # complete, checksum verified
+        arrays, meta = checkpoint.load(last)   # complete, checksum verified
+        params = state_from_arrays(arrays)
         assert all(np.isfinite(v).all() for v in params.values())
         steps.append(meta["state"]["step"])
         seen = last.stat().st_mtime_ns
@@ -233,12 +232,13 @@ def test_hogwild_workers_stop_with_ctrl_c_and_die_with_a_killed_trainer(tmp_path
     while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert workers and not any(alive(w) for w in workers)
-    params, meta, _ = checkpoint.load(out / "last.npz")
+    arrays, meta = checkpoint.load(out / "last.npz")
+    params = state_from_arrays(arrays)
     assert all(np.isfinite(v).all() for v in params.values())
     proc = start(["train", "--resume", "--quiet", "--out", out, "--workers", "2"], cwd=tmp_path)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
-    _, meta, _ = checkpoint.load(out / "last.npz")
+    _, meta = checkpoint.load(out / "last.npz")
     assert meta["state"]["done"] and meta["state"]["epoch"] == 40
     records, cut = log_records(out)
     complete = [r["epoch"] for r in records if r["event"] == "epoch" and r["complete"]]
@@ -246,14 +246,14 @@ def test_hogwild_workers_stop_with_ctrl_c_and_die_with_a_killed_trainer(tmp_path
 
 
 def test_sigterm_before_training_starts_exits_130_with_one_line(tmp_path, corpus, monkeypatch, capsys):
-    import rnnlab.pipeline
+    import rnnlab.training.entry
 
     def prepare_data(*a, **k):   # SIGTERM while the corpus is being read: nothing to save yet
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)
         raise AssertionError("SIGTERM did not interrupt")
 
-    monkeypatch.setattr(rnnlab.pipeline, "prepare_data", prepare_data)
+    monkeypatch.setattr(rnnlab.training.entry, "prepare_data", prepare_data)
     before = signal.getsignal(signal.SIGTERM)
     assert main([str(a) for a in train_argv(corpus, tmp_path / "m", [], 1)]) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["rnnlab train: interrupted"]
@@ -276,7 +276,8 @@ def test_exploding_tanh_rnn_skips_steps_rolls_back_and_saves_no_nan(tmp_path, co
         if r["event"] == "epoch" and r["best"]:
             assert math.isfinite(r["valid_loss"])
     for name in ("best.npz", "last.npz"):
-        params, meta, _ = checkpoint.load(tmp_path / "boom" / name)
+        arrays, meta = checkpoint.load(tmp_path / "boom" / name)
+        params = state_from_arrays(arrays)
         assert all(np.isfinite(v).all() for v in params.values()), name
     assert meta["state"]["lr"] < 1e38 and meta["state"]["rollbacks"] == events.count("rollback")
     assert "rolled back to the last good state" in capsys.readouterr().out
@@ -295,7 +296,8 @@ def test_hopeless_blow_up_stops_with_one_numerical_error_line(tmp_path, corpus, 
                    "the learning rate or clip gradients"]
     for name in ("best.npz", "last.npz"):
         if (tmp_path / "boom" / name).exists():
-            params, _, _ = checkpoint.load(tmp_path / "boom" / name)
+            arrays, _ = checkpoint.load(tmp_path / "boom" / name)
+            params = state_from_arrays(arrays)
             assert all(np.isfinite(v).all() for v in params.values()), name
 
 
@@ -338,7 +340,8 @@ def test_an_update_that_overflows_the_parameters_is_rolled_back(tmp_path):
     assert [r["event"] for r in records].count("nonfinite_params") == 1
     assert tr.state["rollbacks"] == 1 and tr.state["lr"] == pytest.approx(0.005)
     for name in ("best.npz", "last.npz"):
-        params, _, _ = checkpoint.load(tmp_path / "o" / name)
+        arrays, _ = checkpoint.load(tmp_path / "o" / name)
+        params = state_from_arrays(arrays)
         assert all(np.isfinite(v).all() for v in params.values())
 
 
@@ -348,18 +351,18 @@ def test_a_second_ctrl_c_aborts_at_once_and_the_last_checkpoint_stays(tmp_path):
                  tmp_path, meta={}, log=lambda s: None, progress=False)
     real_step, calls = tr.step, {"n": 0}
 
-    def step(x, y):
+    def step(batch, t=None):
         calls["n"] += 1
         if calls["n"] == 9:
             os.kill(os.getpid(), signal.SIGINT)   # the first asks to save and stop ...
             os.kill(os.getpid(), signal.SIGINT)   # ... the second does not wait for it
-        return real_step(x, y)
+        return real_step(batch, t)
 
     tr.step = step
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         tr.run()
-    _, meta, _ = checkpoint.load(tmp_path / "last.npz")
+    _, meta = checkpoint.load(tmp_path / "last.npz")
     assert meta["state"]["step"] == 8 and not list(tmp_path.glob(".*.tmp"))
     assert signal.getsignal(signal.SIGINT) is before   # the handler is given back
 
@@ -412,11 +415,12 @@ def test_stream_windows_read_lazily_cover_the_stream(corpus, B, k1, k2):
     full_x = np.concatenate([x for x, _ in stream_batches(c, B, chunk=data.L)])   # (L, B) in one piece
     full_y = np.concatenate([y for _, y in stream_batches(c, B, chunk=data.L)])
     learnt, n = [], 0
-    for (s, p, e, s_next), (x, y) in zip(data._windows(), data.epoch_batches(0)):
+    for (s, p, e, s_next), batch in zip(data._windows(), data.epoch_batches(0)):
+        x, y = batch
         np.testing.assert_array_equal(x, full_x[s:e])
         assert (y[: p - s] == -1).all()
         np.testing.assert_array_equal(y[p - s:], full_y[p:e])
-        assert data.carry_index(x) == min(s_next, e) - 1 - s   # the state entering the next window
+        assert batch.carry_from == min(s_next, e) - 1 - s   # the state entering the next window
         learnt.append(y[p - s:])
         n += 1
     assert n == data.n_batches(0)

@@ -7,6 +7,8 @@ import pytest
 
 from rnnlab import checkpoint, train
 from rnnlab.errors import ConfigError
+from rnnlab.lm import state_from_arrays
+from rnnlab.training import loop
 
 sys.path.insert(0, "tests")
 from test_train import make  # noqa: E402
@@ -24,7 +26,7 @@ def test_lr_decays_after_the_given_epoch(tmp_path):
 
 def test_best_checkpoint_keeps_the_best_epoch(tmp_path, monkeypatch):
     losses = iter([3.0, 2.0, 2.5, 2.6])  # validation improves, then gets worse
-    monkeypatch.setattr(train, "evaluate", lambda lm, batches: {"cross_entropy": next(losses),
+    monkeypatch.setattr(loop, "evaluate", lambda lm, batches: {"cross_entropy": next(losses),
                                                                  "perplexity": 1.0, "tokens": 1})
     tr = make(tmp_path, "run", halve_lr=False)
     snapshots = []
@@ -32,8 +34,10 @@ def test_best_checkpoint_keeps_the_best_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(tr, "_end_of_epoch", lambda *a: (snapshots.append({k: v.copy() for k, v in
                                                                             tr.lm.params.items()}), end(*a))[1])
     assert tr.run() == 0
-    best, meta_b, _ = checkpoint.load(tmp_path / "run" / "best.npz")
-    last, meta_l, _ = checkpoint.load(tmp_path / "run" / "last.npz")
+    arrays, meta_b = checkpoint.load(tmp_path / "run" / "best.npz")
+    best = state_from_arrays(arrays)
+    arrays, meta_l = checkpoint.load(tmp_path / "run" / "last.npz")
+    last = state_from_arrays(arrays)
     for k in best:
         np.testing.assert_array_equal(best[k], snapshots[1][k])      # epoch 2
         np.testing.assert_array_equal(last[k], snapshots[3][k])      # epoch 4

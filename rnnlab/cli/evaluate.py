@@ -26,7 +26,7 @@ def register(sub):
 def run(args) -> int:
     """``rnnlab evaluate``: ``rnnlab.pipeline.evaluate_model``, printed as a sentence or JSON; returns 0."""
     from ..errors import ConfigError
-    from ..pipeline import evaluate_model
+    from ..use import evaluate_model
 
     if args.agreement:
         return run_agreement(args)
@@ -49,13 +49,13 @@ def run_agreement(args) -> int:
     """``rnnlab evaluate --agreement``: ``rnnlab.tasks.agreement.agreement_benchmark`` on the model,
     printed as a table row or JSON; returns 0. Raises ConfigError for ``--per-distance`` below 1."""
     from ..errors import ConfigError
-    from ..pipeline import load_for_use
     from ..tasks.agreement import agreement_benchmark, format_header, format_scores
+    from ..use import load_trained
 
     if args.per_distance < 1:
         raise ConfigError("--per-distance must be at least 1")
-    lm, vocab, _ = load_for_use(args.model)
-    scores = agreement_benchmark(lm, vocab, per_distance=args.per_distance)
+    lm, _ = load_trained(args.model)
+    scores = agreement_benchmark(lm, lm.vocab, per_distance=args.per_distance)
     if args.json:
         print(json.dumps(scores))
     else:

@@ -22,7 +22,7 @@ def register(sub):
 
 def run(args) -> int:
     """``rnnlab generate``: ``rnnlab.pipeline.generate_text``, one sentence per line; returns 0."""
-    from ..pipeline import generate_text
+    from ..use import generate_text
 
     for s in generate_text(args.model, n=args.n, temperature=args.temperature, prime=args.prime,
                            max_length=args.max_length, seed=args.seed, allow_unk=args.allow_unk):

@@ -111,7 +111,7 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
 def _configs(args):
     """(DataConfig, model kwargs, TrainConfig) of a fresh run with these arguments; raises ConfigError."""
     from ..errors import ConfigError
-    from ..pipeline import DataConfig
+    from ..prepare import DataConfig
     from ..train import TrainConfig
 
     if args.resume and args.force:
@@ -174,9 +174,9 @@ def run(args) -> int:
     """
     from pathlib import Path
 
-    from ..pipeline import train_language_model
     from ..threads import blas_threads
     from ..train import TrainConfig
+    from ..training.entry import train_language_model
 
     dcfg, model, tcfg = _configs(args)
     out = Path(args.out)

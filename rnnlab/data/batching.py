@@ -121,22 +121,25 @@ def make_sentence_batch(corpus: EncodedCorpus, sent: np.ndarray, begin: np.ndarr
 
 
 def sentence_batches(corpus: EncodedCorpus, batch_size: int, rng=0, shuffle: bool = True,
-                     bucket: bool = True, max_len: int | None = None, start: int = 0, pool: int = 50):
+                     bucket: bool = True, max_len: int | None = None, start: int = 0, pool: int = 50,
+                     step: int = 1):
     """Iterate over one epoch of sentence batches (x, y), each (T, B) int64; see the module docstring.
 
     Args:
         rng: seed (int or tuple such as (seed, epoch)) or np.random.Generator; drives shuffling.
         shuffle: shuffle sentences and batch order; bucket: group sentences of similar length.
         max_len: cap on T (longer sentences are cut into pieces); start: first batch index to yield.
+        step: yield the batches start, start + step, ... only (the others are not built).
     """
     _check_corpus(corpus)
     B = _check_pos_int("batch_size", batch_size)
     sent, begin, n = sentence_segments(corpus, max_len)
     plan = batch_plan(n, B, rng, shuffle, bucket, pool)
     start = _check_pos_int("start", start, 0)
+    step = _check_pos_int("step", step)
     if start > len(plan):
         raise ConfigError(f"start batch {start} is past the end of the epoch ({len(plan)} batches)")
-    for idx in plan[start:]:
+    for idx in plan[start::step]:
         yield make_sentence_batch(corpus, sent[idx], begin[idx], n[idx])
 
 

@@ -62,9 +62,11 @@ def load_model_data(model_dir, text=None, steps: int = 100, batch: int | None = 
     """(lm, x, y, log path or None) for one model directory; ``batch`` defaults to 4 streams or 32
     sentences."""
     from ..data import encode_file
-    from ..pipeline import DataConfig, load_for_use
+    from ..prepare import DataConfig
+    from ..use import load_trained
 
-    lm, vocab, meta = load_for_use(model_dir)
+    lm, meta = load_trained(model_dir)
+    vocab = lm.vocab
     source = text if text is not None else default_text(meta)
     opts = DataConfig.from_dict(meta.get("data", {})).read_options()
     corpus = encode_file(source, vocab, cache_dir=None, **opts)

@@ -1,0 +1,68 @@
+"""How to train: the optimisation settings of ``rnnlab train``, saved in every checkpoint."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..config import ConfigMixin
+from ..errors import ConfigError
+
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002, "sparseadam": 0.002}
+
+
+@dataclass
+class TrainConfig(ConfigMixin):
+    """How to train (the optimisation flags of ``rnnlab train``); saved in every checkpoint.
+
+    Raises:
+        ConfigError: an unknown optimiser, a learning rate, clip or time budget that is not positive, a
+            negative truncation or epoch count, sizes below 1, or ``bptt_window`` below ``bptt_chunk``.
+    """
+
+    _what = "training configuration"
+
+    optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam | sparseadam
+    lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
+    clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
+    clip_value: float | None = None  # clamp every gradient entry to +-clip_value; None: off
+    truncate: int | None = None     # per-output truncation k (the tutorial's bptt_truncate); None: full BPTT
+    batch_size: int = 32            # sentences (or parallel streams) per step
+    epochs: int = 10
+    time_budget: float | None = None  # seconds of training; stops mid-epoch when reached
+    seed: int = 0
+    stream: bool = False            # continuous stream with state carried across chunks
+    bptt_chunk: int = 20            # --stream: k1, steps forward per update
+    bptt_window: int | None = None  # --stream: k2 >= k1, steps backpropagated (None: k1)
+    halve_lr: bool = True           # tutorial's rule: halve the learning rate when validation loss rises
+    lr_decay_after: int | None = None  # multiply the learning rate by lr_decay after this epoch and each later one
+    lr_decay: float = 0.5
+    checkpoint_every: float = 180.0  # seconds between checkpoints within an epoch
+    max_bad_steps: int = 3          # non-finite steps in a row before rolling back
+
+    def __post_init__(self):
+        if self.optimizer not in DEFAULT_LR:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(DEFAULT_LR)}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
+        for name in ("clip", "clip_value", "time_budget", "checkpoint_every"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name.replace('_', '-')} must be a positive number, got {v}")
+        if self.truncate is not None and self.truncate < 0:
+            raise ConfigError(f"truncate must be >= 0, got {self.truncate}")
+        for name in ("batch_size", "bptt_chunk", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.epochs < 0:
+            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if self.lr_decay_after is not None and self.lr_decay_after < 1:
+            raise ConfigError(f"lr-decay-after must be an epoch number >= 1, got {self.lr_decay_after}")
+        if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
+            raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
+        if self.bptt_window is not None and self.bptt_window < self.bptt_chunk:
+            raise ConfigError("bptt-window (k2) must be at least bptt-chunk (k1)")
+
+    @property
+    def learning_rate(self):
+        """``lr``, or the optimiser's default (``DEFAULT_LR``) when it is None."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
