@@ -266,3 +266,60 @@ def test_reader_model_copies_what_a_step_reads_twice_and_shares_the_lookup_table
     assert l1 == l2
     for k in g1:
         np.testing.assert_array_equal(g1[k], g2[k])
+
+
+@pytest.mark.parametrize("where", ["holding the update lock", "in forward-backward"])
+def test_a_worker_killed_at_any_moment_ends_the_run_with_a_worker_error(tmp_path, workers, where):
+    """Defect 1: a worker killed (SIGKILL) while holding the update lock never released it, and the trainer
+    waited for it forever. Any worker death must end the run promptly with WorkerError, the last
+    checkpoint intact. (The alarm turns a hang into a failure instead of a stuck test run.)"""
+    import signal
+
+    tr = make(tmp_path, "killed", epochs=3, checkpoint_every=1e-9)
+    parent, calls = os.getpid(), {"n": 0}
+    if where == "holding the update lock":
+        target, name = tr.opt, "step"
+    else:
+        target, name = tr.lm, "forward_backward"
+    orig = getattr(target, name)
+
+    def dying(*a, **k):
+        if os.getpid() != parent:
+            calls["n"] += 1
+            if calls["n"] == 4:                          # in the second epoch's pass
+                os.kill(os.getpid(), signal.SIGKILL)
+        return orig(*a, **k)
+
+    setattr(target, name, dying)
+
+    def hung(signum, frame):
+        raise TimeoutError("the trainer hangs after a worker died")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        with pytest.raises(WorkerError, match="Hogwild worker.*signal 9.*--resume"):
+            tr.run()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert len(workers) == 1 and all_reaped(workers)
+    arrays, meta = checkpoint.load(tmp_path / "killed" / "last.npz")   # complete, checksum verified
+    assert 1 <= meta["state"]["step"] < 3 * 9 and not meta["state"]["done"]
+
+
+def test_each_worker_builds_only_its_own_batches(tmp_path):
+    """Defect 10: every worker built every batch of the epoch and threw away W-1 of W."""
+    built = hogwild.shared_array(np.zeros(2, dtype=np.int64))     # (this process, the other worker)
+    parent = os.getpid()
+
+    class Counting(ToyData):
+        def epoch_batches(self, epoch, start=0, stride=1):
+            own = super().epoch_batches(epoch, start, *([stride] if stride > 1 else []))
+            for b in own:
+                built[0 if os.getpid() == parent else 1] += 1
+                yield b
+
+    tr = make(tmp_path, epochs=2, data=Counting(n_batches=9))
+    assert tr.run() == 0 and tr.state["step"] == 2 * 9
+    assert built.sum() == 2 * 9 and built[1] > 0

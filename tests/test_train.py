@@ -156,6 +156,75 @@ def test_nonfinite_steps_are_skipped_and_rolled_back(tmp_path):
     assert tr.state["lr"] == pytest.approx(0.01)
 
 
+def poison_steps(tr, bad):
+    """Make the steps with these global step numbers (0-based) non-finite, whatever process runs them."""
+    orig = tr.lm.forward_backward
+
+    def poisoned(*a, **k):
+        loss, grads, hn, n = orig(*a, **k)
+        if k.get("need_grad", True) and tr.state["step"] in bad:
+            grads["rnn.weight_hh_l0"] = grads["rnn.weight_hh_l0"] * np.nan
+        return loss, grads, hn, n
+
+    tr.lm.forward_backward = poisoned
+
+
+@pytest.mark.parametrize("stop_after", [8, 10])
+def test_resume_around_a_rollback_is_bitwise_exact(tmp_path, stop_after):
+    """Defect 8: the last good state and the count of non-finite steps in a row were not checkpointed, so a
+    run resumed between the bad steps rolled back to another state (or not at all). Steps 9-11 go bad
+    (three in a row roll back to the state of the end of epoch 1, step 6); the run is cut after step 8
+    (the good state is older than the current one) or 10 (two bad steps already counted)."""
+    bad = {9, 10, 11}
+    ref = make(tmp_path, "ref", epochs=3, max_bad_steps=3)
+    poison_steps(ref, bad)
+    assert ref.run() == 0 and ref.state["rollbacks"] == 1
+    part = make(tmp_path, "part", epochs=3, max_bad_steps=3)
+    poison_steps(part, bad)
+    orig_step = part.step
+
+    def stopping_step(batch, t=None):
+        result = orig_step(batch, t)
+        if part.state["step"] + 1 == stop_after:
+            part.cfg.time_budget = 1e-9
+        return result
+
+    part.step = stopping_step
+    part.run()
+    assert part.state["step"] == stop_after and part.state["rollbacks"] == 0
+    resumed = make(tmp_path, "part", epochs=3, max_bad_steps=3)
+    resumed.restore(tmp_path / "part" / "last.npz")
+    poison_steps(resumed, bad)
+    assert resumed.run() == 0
+    assert resumed.state["rollbacks"] == 1 and resumed.state["lr"] == ref.state["lr"]
+    for k in ref.lm.params:
+        np.testing.assert_array_equal(resumed.lm.params[k], ref.lm.params[k])
+    for k in ref.opt.state:
+        np.testing.assert_array_equal(resumed.opt.state[k], ref.opt.state[k])
+
+
+def test_where_an_overflow_rolls_back_does_not_depend_on_the_clock(tmp_path):
+    """Defect 8: the check for overflowed parameters ran at wall-clock checkpoints, so where a rollback
+    landed depended on timing. Checkpoints every step or once an epoch must end with the same model."""
+    runs = []
+    for every in (1e-9, 180.0):
+        tr = make(tmp_path, f"every-{every}", epochs=2, dtype=np.float32)
+        real_step, calls = tr.opt.step, {"n": 0}
+
+        def overflowing_step(params, grads, real_step=real_step, calls=calls):
+            real_step(params, grads)
+            calls["n"] += 1
+            if calls["n"] == 4:
+                params["decoder.weight"][0, 0] = np.inf
+
+        tr.opt.step = overflowing_step
+        tr.cfg.checkpoint_every = every
+        assert tr.run() == 0 and tr.state["rollbacks"] == 1
+        runs.append(tr.lm.params)
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k])
+
+
 def test_exploding_learning_rate_never_saves_nan(tmp_path):
     lm = LanguageModel(12, 16, cell="rnn", embedding_size=6, dtype=np.float32, seed=0)
     lm.params["rnn.weight_hh_l0"] *= 40  # a recurrent matrix far beyond the edge of chaos

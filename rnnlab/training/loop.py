@@ -138,11 +138,12 @@ class Trainer:
         return dict(self.meta, model=self.lm.config.to_dict(), train=self.cfg.to_dict(), state=dict(self.state),
                     optimizer=opt)
 
-    def save(self, name="last", good_too=False):
+    def save(self, name="last"):
         """Write ``<out>/<name>.npz``: the model, optimiser state, carried stream state, all metadata, and
-        with ``good_too`` the last good state (mid-epoch). Under the update lock with Hogwild workers, so
-        that parameters and optimiser moments match."""
+        the last good state when it is not the current one (mid-epoch; its step count differs). Under the
+        update lock with Hogwild workers, so that parameters and optimiser moments match."""
         with self._pool.locked() if self._pool is not None else contextlib.nullcontext():
+            good_too = self.recovery.good[2] != self.opt.t
             self.state["good_t"] = self.recovery.good[2] if good_too else None
             self.store.save(name, self.lm, self.opt, self.carry, self.recovery, self._meta(), good_too)
 
@@ -252,7 +253,8 @@ class Trainer:
             st["epoch"] += 1
             st["batch"] = 0
         best = self._end_of_epoch(epoch, sums, time.perf_counter() - t_epoch, finished)
-        self.recovery.remember()
+        if finished:     # at step counts only: a run stopped mid-epoch and resumed keeps the same good state
+            self.recovery.remember()
         if not self._interrupt.requested and (stopped or st["epoch"] >= cfg.epochs):
             st["done"] = True  # the last epoch: this save is the final one
         self.save("last")
@@ -324,7 +326,7 @@ class Trainer:
             if self._pool is not None:
                 self.opt.t = t_now
             if params_finite(self.lm.params):  # else the check at the next step count rolls back
-                self.save("last", good_too=True)
+                self.save("last")
             self.opt.t, self._t_ckpt = t, now
 
     def _end_of_epoch(self, epoch, sums, seconds, finished):

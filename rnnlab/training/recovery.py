@@ -1,13 +1,14 @@
 """Checkpoint and rollback policy: what a run writes to disk, what it goes back to when it blows up.
 
 - The last good state (parameters, optimiser state and step count) is held in memory, taken every
-  ``GOOD_EVERY`` steps (when the parameters are finite) and at the end of every epoch. After
+  ``GOOD_EVERY`` steps (when the parameters are finite) and at the end of every complete epoch. After
   ``max_bad_steps`` non-finite steps in a row, or when an update overflowed the parameters themselves,
   training goes back to it and halves the learning rate; more than ``MAX_ROLLBACKS`` raise
   NumericalError.
 - Where a rollback lands depends on step counts only, never on the clock: the parameters are checked at
-  the same steps, and a checkpoint holds the last good state too (``good/...``; at an epoch's end it is
-  the current state and is not stored twice), so a resumed run rolls back exactly as an uninterrupted one.
+  the same steps, and a checkpoint holds the last good state too (``good/...``; not when it is the
+  current state, as at an epoch's end) and the count of non-finite steps in a row, so a resumed run rolls
+  back exactly as an uninterrupted one.
 - A run checkpoint (``RunCheckpoint``) is the model's state (``model/<name>``), the optimiser state
   (``opt/<slot>``), a stream's carried state (``carry/<i>``) and the good state, with the configuration
   and the training state in the metadata.
@@ -94,7 +95,7 @@ class RunCheckpoint:
         self.out = Path(out)
 
     def save(self, name, lm, opt, carry, recovery: Recovery, meta: dict, good_too: bool) -> None:
-        """Write ``<out>/<name>.npz``. ``good_too``: store the last good state as well (mid-epoch)."""
+        """Write ``<out>/<name>.npz``. ``good_too``: store the last good state as well."""
         arrays = checkpoint_arrays(lm)
         arrays.update({f"opt/{k}": v for k, v in opt.state.items()})
         if carry is not None:
