@@ -14,8 +14,9 @@ Named models, each a row of the literature the tasks come from:
     gru          GRU (Cho et al. 2014)
 
 Parameters are one flat dict: the layer's torch names under ``rnn.`` (``rnn.weight_hh_l0`` is the
-tutorial's W) and ``readout.weight`` (K, H) (the tutorial's V), ``readout.bias`` (K,). The dict shares
-arrays with the layer, so an optimiser stepping it in place trains the layer.
+tutorial's W) and ``readout.weight`` (K, H) (the tutorial's V), ``readout.bias`` (K,). The model's dict
+is the one owner: the layer reads its weights through a view of it (``rnnlab.params.ParamView``), so an
+optimiser stepping it in place trains the layer.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..layers import make_layer
+from ..params import adopt
 from .base import Batch, Task
 from .readout import mse_loss, readout_backward, readout_forward, xent_loss
 
@@ -70,7 +72,8 @@ class TaskModel:
         H, K = hidden_size, task.n_out
         rng = np.random.default_rng([seed, 1])
         bound = 1.0 / np.sqrt(H)   # torch.nn.Linear's default
-        self.params = {f"rnn.{k}": v for k, v in self.layer.params.items()}
+        self.params = {}
+        adopt(self.params, self.layer, "rnn.")
         self.params["readout.weight"] = rng.uniform(-bound, bound, (K, H)).astype(self.dtype)
         self.params["readout.bias"] = rng.uniform(-bound, bound, (K,)).astype(self.dtype)
 

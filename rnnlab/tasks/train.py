@@ -1,10 +1,11 @@
 """Train one model on one task until it is solved or the budget is spent; return one result record.
 
-Online training as in the papers: every step draws a fresh batch. Each step:
+Online training as in the papers: every step draws a fresh batch. Each step is the language model's
+(``rnnlab.training.train_step``: the same guard, clipping and optimisers):
 
     E, g = loss and exact gradient (full BPTT)   [+ alpha * dOmega if ``omega`` > 0]
     if g is not finite: the run has diverged; stop
-    g <- clip(g)          by global norm (Pascanu et al. 2013, Algorithm 1) and/or by value
+    g <- clip(g)          by value, then by global norm (Pascanu et al. 2013, Algorithm 1)
     theta <- optimiser step
 
 Every ``eval_every`` steps the model is checked on ``eval_quick`` fixed held-out sequences; when fewer
@@ -24,8 +25,10 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..errors import ConfigError
-from ..optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
-from .base import EVAL_SEQUENCES, SUCCESS_FRACTION_WRONG, Task
+from ..optim import make_optimizer
+from ..training.step import Batch as StepBatch
+from ..training.step import train_step
+from .base import EVAL_SEQUENCES, SUCCESS_FRACTION_WRONG, Batch, Task
 from .model import TaskModel
 
 
@@ -126,26 +129,36 @@ def train(task: Task, model: str, seed: int = 0, config: TrainConfig | None = No
     }
 
 
+class _Objective:
+    """A TaskModel as ``train_step`` reads a model: ``params`` and ``forward_backward(x, y)``, the task loss
+    with the Omega regulariser's gradient (``omega`` > 0) included; ``info`` holds the last step's Omega."""
+
+    def __init__(self, net: TaskModel, omega: float, hold_states: bool):
+        self.net, self.params, self.omega, self.hold_states = net, net.params, omega, hold_states
+        self.info = {}
+
+    def forward_backward(self, x, y, h0=None, truncate=None, state_at=None):
+        loss, grads, self.info = self.net.loss_and_grads(Batch(x, y), omega=self.omega,
+                                                         omega_hold_states=self.hold_states)
+        return loss, grads, None, x.shape[1]
+
+
 def _loop(task, net, opt, cfg, stream, quick, verdict_seed, t0, progress):
     step, diverged, solved_step, final, loss = 0, False, None, None, float("nan")
     grad_norm_max, loss_max = 0.0, 0.0
     omega_last = None
+    objective = _Objective(net, cfg.omega, cfg.omega_hold_states)
     while step < cfg.max_steps:
         if cfg.budget_seconds is not None and time.perf_counter() - t0 > cfg.budget_seconds:
             break
-        loss, grads, info = net.loss_and_grads(next(stream), omega=cfg.omega,
-                                               omega_hold_states=cfg.omega_hold_states)
-        omega_last = info.get("omega", omega_last)
-        norm = global_norm(grads)
-        if not (math.isfinite(loss) and math.isfinite(norm)):
+        b = next(stream)
+        r = train_step(objective, opt, StepBatch(b.x, b.y), clip=cfg.clip, clip_value=cfg.clip_value)
+        loss = r.loss
+        omega_last = objective.info.get("omega", omega_last)
+        if not r.ok:
             diverged = True
             break
-        grad_norm_max, loss_max = max(grad_norm_max, norm), max(loss_max, loss)
-        if cfg.clip is not None:
-            clip_grad_norm(grads, cfg.clip)
-        if cfg.clip_value is not None:
-            clip_grad_value(grads, cfg.clip_value)
-        opt.step(net.params, grads)
+        grad_norm_max, loss_max = max(grad_norm_max, r.grad_norm), max(loss_max, loss)
         step += 1
         if progress is not None:
             progress(step, loss)
