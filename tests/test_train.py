@@ -76,6 +76,7 @@ def test_resume_ends_bitwise_equal_to_uninterrupted(tmp_path, stop_after, opt):
 
     part.step = counting_step
     part.run()
+    assert part.state["step"] == stop_after    # not a step more, also at an epoch's last step (6)
     resumed = make(tmp_path, "part", **opt)
     resumed.restore(tmp_path / "part" / "last.npz")
     assert resumed.run() == 0

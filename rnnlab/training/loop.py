@@ -301,7 +301,8 @@ class Trainer:
         if pool is None:
             outcome = tally.work(self.step, self._batches(epoch, st["batch"]), stats[0], 1, n,
                                  self.cfg.max_bad_steps, lambda: flags[tally.FLAG_STOP], tick)
-            outcome = tally.ROLLBACK if flags[tally.FLAG_ROLLBACK] else outcome
+            if flags[tally.FLAG_ROLLBACK] or flags[tally.FLAG_STOP]:   # as a Hogwild pass reports them
+                outcome = tally.ROLLBACK if flags[tally.FLAG_ROLLBACK] else tally.STOPPED
         else:
             self._shared_lr[0] = self.opt.lr
             outcome = pool.run_pass(epoch, n, t0, tick)
