@@ -274,8 +274,8 @@ class Trainer:
         seen = {"skipped": 0}
 
         def absorb(now):
-            tot = tally.totals(stats)
-            st["batch"] = tally.position(stats, n)
+            tot = tally.totals(stats, n)
+            st["batch"] = tot["position"]
             st["step"], st["tokens"] = base["step"] + tot["steps"], base["tokens"] + tot["tokens"]
             st["skipped_steps"] = base["skipped_steps"] + tot["skipped"]
             st["bad_in_row"] = int(stats[0, tally.BAD_IN_ROW]) if pool is None else 0
@@ -306,7 +306,7 @@ class Trainer:
         else:
             self._shared_lr[0] = self.opt.lr
             outcome = pool.run_pass(epoch, n, t0, tick)
-            self.opt.t = t0 + tally.totals(stats)["ok"]
+            self.opt.t = t0 + tally.totals(stats, n)["ok"]
         absorb(time.perf_counter())
         return outcome
 

@@ -46,17 +46,15 @@ def record(row: np.ndarray, result) -> None:
     row[DONE] += 1
 
 
-def totals(stats: np.ndarray) -> dict:
-    """The pass so far, summed over the workers: steps done, ok, skipped, tokens, loss sum, norm sum."""
-    s = stats.sum(axis=0)
+def totals(stats: np.ndarray, n_batches: int) -> dict:
+    """The pass so far, summed over the workers: steps done, ok, skipped, tokens, loss sum, norm sum, the
+    last step's loss and norm (worker 0's), and the position: every batch below it is done (the smallest
+    next batch of any worker). Called after every step: one pass over the table, Python floats after it."""
+    rows = stats.tolist()
+    s = [sum(col) for col in zip(*rows)] if len(rows) > 1 else rows[0]
     return {"steps": int(s[DONE]), "ok": int(s[OK]), "skipped": int(s[SKIPPED]), "tokens": int(s[TOKENS]),
-            "loss": float(s[LOSS]), "norm": float(s[NORM]), "last_norm": float(stats[0, LAST_NORM]),
-            "last_loss": float(stats[0, LAST_LOSS])}
-
-
-def position(stats: np.ndarray, n_batches: int) -> int:
-    """Every batch below this index is done (the smallest next batch of any worker)."""
-    return int(min(stats[:, NEXT].min(), n_batches))
+            "loss": s[LOSS], "norm": s[NORM], "last_norm": rows[0][LAST_NORM], "last_loss": rows[0][LAST_LOSS],
+            "position": int(min(min(r[NEXT] for r in rows), n_batches))}
 
 
 def work(step, batches, row: np.ndarray, stride: int, n_batches: int, max_bad: int, stopped, tick,
