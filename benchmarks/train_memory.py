@@ -22,7 +22,7 @@ import time
 def child(corpus, out, stream, seconds, hidden, vocab_size):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
     from rnnlab.pipeline import DataConfig, train_language_model
-    from rnnlab.train import TrainConfig
+    from rnnlab.training import TrainConfig
 
     peaks = {"RssAnon": 0, "RssFile": 0}
 

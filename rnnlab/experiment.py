@@ -121,8 +121,8 @@ def _agreement_run(model, length, seed, cfg):
     from .prepare import SentenceData
     from .tasks.agreement import agreement_scores
     from .tasks.model import MODELS
-    from .train import TrainConfig as LMTrainConfig
-    from .train import Trainer
+    from .training import TrainConfig as LMTrainConfig
+    from .training import Trainer
 
     t0 = time.perf_counter()
     spec = "builtin:agreement"

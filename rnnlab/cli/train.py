@@ -104,7 +104,7 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "clip_value": ("train", "clip_value"), "truncate": ("train", "truncate"),
              "batch_size": ("train", "batch_size"), "stream": ("train", "stream"),
              "bptt_chunk": ("train", "bptt_chunk"), "bptt_window": ("train", "bptt_window"),
-             "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "n_classes"),
+             "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "num_classes"),
              "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay")}
 
 
@@ -112,7 +112,7 @@ def _configs(args):
     """(DataConfig, model kwargs, TrainConfig) of a fresh run with these arguments; raises ConfigError."""
     from ..errors import ConfigError
     from ..prepare import DataConfig
-    from ..train import TrainConfig
+    from ..training import TrainConfig
 
     if args.resume and args.force:
         raise ConfigError("--resume continues the run in --out and --force replaces it; choose one")
@@ -131,7 +131,7 @@ def _configs(args):
                       errors=args.errors or "strict", skip_bad_lines=bool(args.skip_bad_lines))
     model = {"hidden_size": args.hidden, "cell": args.cell, "nonlinearity": args.nonlinearity,
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
-             "n_classes": args.classes, "dtype": args.dtype, "seed": args.seed, "init": args.init,
+             "num_classes": args.classes, "dtype": args.dtype, "seed": args.seed, "init": args.init,
              "forget_bias": args.forget_bias if args.cell == "lstm" else None}
     tcfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, clip=args.clip or None, clip_value=args.clip_value,
                        truncate=args.truncate, batch_size=args.batch_size,
@@ -156,7 +156,7 @@ def _check_resume_flags(args, out, fresh):
         section, key = _SAVED_AS[k]
         want = fresh[section].get(key)
         have = saved.get(section, {}).get(key)
-        if key == "n_classes" or want == have:
+        if key == "num_classes" or want == have:
             continue
         flag = "--" + k.replace("_", "-")
         value = "" if isinstance(getattr(args, k), bool) else f" {getattr(args, k)}"
@@ -175,7 +175,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..threads import blas_threads
-    from ..train import TrainConfig
+    from ..training import TrainConfig
     from ..training.entry import train_language_model
 
     dcfg, model, tcfg = _configs(args)
