@@ -60,5 +60,6 @@ class Progress:
         self.bar.update(position - self.bar.n)
 
     def close(self):
+        """Take the bar off the terminal."""
         if self.bar is not None:
             self.bar.close()

@@ -2,7 +2,7 @@
 
     loss, grads, hn = model.forward_backward(x, y, h0=carry)
     if loss or ||grads|| is not finite: skip the update (the caller counts it)
-    grads <- clip(grads)                     (by value, then by global norm: ``rnnlab.optim.clip_grads``)
+    grads <- clip(grads)                     (by value, then by global norm: ``clip_grads`` of the optimisers' module)
     params <- optimiser step(params, grads)  (in place)
 
 The step keeps nothing between calls: whatever continues (a stream's recurrent state) comes back in the
