@@ -173,6 +173,7 @@ class Trainer:
         self.carry = None
         self.log(f"  {why}: rolled back to the last good state, learning rate now {self.opt.lr:g}")
         self._log_json({"event": "rollback", "epoch": epoch, "batch": self.state["batch"], "lr": self.opt.lr})
+        self.recovery.check_rollbacks(self.state)
 
     def _ensure_finite(self, epoch):
         """Roll back if an update overflowed the parameters (at step counts and epoch ends, never by the clock)."""

@@ -47,11 +47,7 @@ class Recovery:
                      {k: v.copy() for k, v in self.opt.state.items()}, self.opt.t)
 
     def rollback(self, state: dict) -> None:
-        """Go back to the last good state, halve the learning rate, count it in ``state``.
-
-        Raises:
-            NumericalError: more than MAX_ROLLBACKS.
-        """
+        """Go back to the last good state, halve the learning rate, count it in ``state``."""
         params, opt_state, t = self.good
         for k, v in params.items():          # in place: arrays shared with Hogwild workers stay shared
             self.params[k][...] = v
@@ -66,6 +62,10 @@ class Recovery:
         self.opt.lr *= 0.5
         state["lr"] = self.opt.lr
         state["rollbacks"] += 1
+
+    @staticmethod
+    def check_rollbacks(state: dict) -> None:
+        """Raises NumericalError after more than MAX_ROLLBACKS rollbacks."""
         if state["rollbacks"] > MAX_ROLLBACKS:
             raise NumericalError("training keeps producing non-finite values after 10 rollbacks; lower the "
                                  "learning rate or clip gradients")
