@@ -35,9 +35,7 @@ from . import checkpoint
 from .config import ConfigMixin
 from .diagnostics.diagnose import summary_line
 from .errors import ConfigError, NumericalError, WorkerError
-from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
-
-DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002, "sparseadam": 0.002}
+from .optim import DEFAULT_LR, clip_grad_norm, clip_grad_value, global_norm, make_optimizer  # DEFAULT_LR: re-export
 
 
 @dataclass
@@ -160,10 +158,7 @@ class Trainer:
         self.opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
         if workers > 1:  # asynchrony adds momentum: take it off the optimiser's own (rnnlab.hogwild)
             from .hogwild import async_beta1
-            if hasattr(self.opt, "b1"):
-                self.opt.b1 = async_beta1(self.opt.b1, workers)
-            elif hasattr(self.opt, "momentum"):
-                self.opt.momentum = async_beta1(self.opt.momentum, workers)
+            self.opt.scale_momentum(async_beta1(1.0, workers))
         self.state = {"epoch": 0, "batch": 0, "step": 0, "elapsed": 0.0, "best_valid": None,
                       "prev_valid": None, "lr": cfg.learning_rate, "tokens": 0, "skipped_steps": 0,
                       "rollbacks": 0, "done": False}
