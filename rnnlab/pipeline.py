@@ -295,7 +295,7 @@ def train_language_model(dcfg: DataConfig, model_kwargs: dict, tcfg: TrainConfig
     else:
         kw = dict(model_kwargs)
         if kw.get("output") == "class":
-            n_classes = kw.pop("n_classes", None) or max(2, int(round(math.sqrt(len(vocab)))))
+            n_classes = kw.pop("num_classes", None) or max(2, int(round(math.sqrt(len(vocab)))))
             if n_classes > len(vocab):
                 raise ConfigError(f"--classes {n_classes} is more than the vocabulary ({len(vocab)} tokens in "
                                   f"{dcfg.train}); choose at most {len(vocab)} classes")
