@@ -113,11 +113,14 @@ def clip_grad_value(grads: dict, clip: float) -> None:
                 out=g.values if isinstance(g, SparseGrad) else g)
 
 
-def clip_grads(grads: dict, clip_norm: float | None = None, clip_value: float | None = None) -> float:
+def clip_grads(grads: dict, clip_norm: float | None = None, clip_value: float | None = None,
+               norm: float | None = None) -> float:
     """Clip in place, the project's one order: every entry to [-clip_value, clip_value], then the global
     norm to ``clip_norm`` (either None: off). Returns the global norm of the gradients as given, before any
-    clipping (inf or nan if an entry is: such gradients are left as they are, for the caller's guard)."""
-    norm = global_norm(grads)
+    clipping (inf or nan if an entry is: such gradients are left as they are, for the caller's guard).
+    ``norm``: that global norm, when the caller has computed it already (one pass fewer)."""
+    if norm is None:
+        norm = global_norm(grads)
     if clip_value is not None and math.isfinite(norm) and norm > clip_value:  # no entry exceeds the norm
         clip_grad_value(grads, clip_value)
         if clip_norm is not None:

@@ -133,6 +133,11 @@ def test_clip_grads_clips_values_then_norm():
     assert optim.clip_grads(g, clip_norm=1.5, clip_value=2.0) == pytest.approx(norm0)
     np.testing.assert_allclose(g["a"], expect["a"] * scale, rtol=1e-9)
     np.testing.assert_allclose(g["b"].values, expect["b"] * scale, rtol=1e-9)
+    # given the norm the caller computed already: the same result
+    h1 = {"a": rng.standard_normal(5) * 10}
+    h2 = {"a": h1["a"].copy()}
+    assert optim.clip_grads(h1, clip_norm=1.0) == optim.clip_grads(h2, clip_norm=1.0, norm=optim.global_norm(h2))
+    np.testing.assert_array_equal(h1["a"], h2["a"])
     # off, and gradients that are not finite, are left as they are (the caller's guard skips them)
     same = {"a": np.array([3.0, -4.0])}
     assert optim.clip_grads(same) == pytest.approx(5.0) and same["a"].tolist() == [3.0, -4.0]
