@@ -146,14 +146,7 @@ def async_beta1(beta1: float, workers: int) -> float:
 def async_momentum(opt, workers: int) -> None:
     """Lower the momentum of ``opt`` for W asynchronous workers (``async_beta1``), in place."""
     factor = async_beta1(1.0, workers)
-    if hasattr(opt, "scale_momentum"):
-        opt.scale_momentum(factor)
-        return
-    # until every optimiser has scale_momentum (issue 13, the API half): delete at merge
-    for name in ("b1", "momentum"):
-        if hasattr(opt, name):
-            setattr(opt, name, getattr(opt, name) * factor)
-            return
+    opt.scale_momentum(factor)
 
 
 class _Stopped(Exception):

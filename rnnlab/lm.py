@@ -22,7 +22,7 @@ import numpy as np
 
 from .config import ConfigMixin
 from .errors import ConfigError, ShapeError
-from .layers import make_layer
+from .layers import DEFAULT_FORGET_BIAS, make_layer
 from .layers.base import _check_dtype
 from .output import make_output
 from .params import ParamView, adopt
@@ -52,7 +52,7 @@ class ModelConfig(ConfigMixin):
     seed: int = 0
     init: str = "uniform"           # uniform (torch/tutorial) | xavier | orthogonal | identity
     spectral_radius: float | None = None  # rescale each recurrent block to this spectral radius
-    forget_bias: float | None = None      # LSTM: forget-gate bias at init (None: torch's uniform)
+    forget_bias: float | None = DEFAULT_FORGET_BIAS  # LSTM: forget-gate bias at init (None: torch's uniform)
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers"):
@@ -133,8 +133,8 @@ class LanguageModel:
 
     def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
-                 num_classes=None, n_classes=None, init="uniform", spectral_radius=None, forget_bias=None,
-                 vocab=None):
+                 num_classes=None, n_classes=None, init="uniform", spectral_radius=None,
+                 forget_bias=DEFAULT_FORGET_BIAS, vocab=None):
         dtype = _check_dtype(dtype)
         num_classes = num_classes if num_classes is not None else n_classes
         self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,

@@ -1,20 +1,27 @@
 """Optimisers, clipping and the non-finite guard. All work in place on the flat parameter dict.
 
-Updates (g = gradient, lr = learning rate, t = step count from 1):
+Updates (g = gradient, lr = learning rate, t = step count from 1), with torch.optim's names and arguments:
 
-    SGD       p -= lr g
-    Momentum  v = mu v + g;               p -= lr v          (nesterov: p -= lr (g + mu v))
+    SGD       p -= lr g;  with ``momentum`` mu > 0:  v = mu v + g;  p -= lr v   (nesterov: p -= lr (g + mu v))
+    Momentum  SGD with momentum 0.9 by default (the CLI's ``--optimizer momentum``)
     Adagrad   G += g^2;                   p -= lr g / (sqrt(G) + eps)
     RMSProp   E = a E + (1 - a) g^2;      p -= lr g / (sqrt(E) + eps)
-    Adam      m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr m^/(sqrt(v^) + eps), with bias correction
+    Adam      m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr m^/(sqrt(v^) + eps), with bias correction;
+              ``betas`` = (b1, b2)
     SparseAdam  Adam on the rows a SparseGrad touches only (torch.optim.SparseAdam's lazy update)
 
 A ``SparseGrad`` (rows of an embedding or output matrix) is applied sparsely where that is exact (SGD,
 Adagrad: untouched rows do not change) and densified otherwise (momentum, RMSProp and Adam decay their
 state on every row, every step); SparseAdam is the lazy variant that updates the touched rows only.
-Gradient clipping by global norm is Pascanu et al. (2013), Algorithm 1: if ||g|| > c then g <- c g / ||g||.
+Gradient clipping (``clip_grads``, the one order every training loop uses): each entry to [-v, v] first,
+then the global norm, Pascanu et al. (2013), Algorithm 1: if ||g|| > c then g <- c g / ||g||.
+
+Every optimiser has ``scale_momentum(factor)``, which multiplies its momentum coefficient (SGD's
+``momentum``, Adam's beta1) and does nothing for one without momentum (plain SGD, Adagrad, RMSProp).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -52,28 +59,44 @@ def contiguous_runs(index: np.ndarray, min_mean: int = 16):
     return [(int(index[a]), int(index[b - 1]) + 1, int(a)) for a, b in zip(starts, ends)]
 
 
+def _sum_of_squares(a: np.ndarray) -> float:
+    """sum(a^2) as a Python float. The float32 dot product is the fast path; its sum overflows when the norm
+    passes ~1.8e19, where the entries are still finite, so a non-finite result is recomputed in float64."""
+    f = a.ravel()
+    s = float(np.dot(f, f))
+    if not math.isfinite(s) and f.dtype != np.float64:
+        f = f.astype(np.float64)
+        s = float(np.dot(f, f))
+    return s
+
+
 def global_norm(grads: dict) -> float:
-    """sqrt of the sum of squares of every gradient entry (inf or nan if any entry is)."""
-    total = 0.0
-    for g in grads.values():
-        if isinstance(g, SparseGrad):
-            total += g.sq_norm()
-        else:
-            f = g.ravel()
-            total += float(np.dot(f, f))
-    return float(np.sqrt(total))
+    """sqrt of the sum of squares of every gradient entry (arrays and ``SparseGrad`` values), summed in
+    float64; inf or nan only if an entry is (a finite gradient has a finite norm up to 1.8e308)."""
+    arrays = [g.values if isinstance(g, SparseGrad) else g for g in grads.values()]
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is told apart from inf/nan below
+        total = sum(_sum_of_squares(a) for a in arrays)
+        if math.isfinite(total):
+            return math.sqrt(total)
+        # an entry is inf or nan, or the squares of finite float64 entries overflow (norm above ~1e154): the
+        # norm of g / m times m, m the largest magnitude, tells them apart
+        m = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+        if not math.isfinite(m):
+            return math.nan if math.isnan(total) or math.isnan(m) else math.inf
+        return m * math.sqrt(sum(_sum_of_squares(a / m) for a in arrays))
 
 
 def all_finite(grads: dict) -> bool:
     """True if every gradient entry is finite (the global norm is)."""
-    return np.isfinite(global_norm(grads))
+    return math.isfinite(global_norm(grads))
 
 
-def clip_grad_norm(grads: dict, max_norm: float) -> float:
+def clip_grad_norm(grads: dict, max_norm: float, norm: float | None = None) -> float:
     """Rescale all gradients in place so their global norm is at most ``max_norm``; returns the norm
-    before clipping."""
-    norm = global_norm(grads)
-    if np.isfinite(norm) and norm > max_norm:
+    before clipping (``norm``, if the caller has it already)."""
+    if norm is None:
+        norm = global_norm(grads)
+    if math.isfinite(norm) and norm > max_norm:
         scale = max_norm / (norm + 1e-12)
         for g in grads.values():
             if isinstance(g, SparseGrad):
@@ -88,6 +111,23 @@ def clip_grad_value(grads: dict, clip: float) -> None:
     for g in grads.values():
         np.clip(g.values if isinstance(g, SparseGrad) else g, -clip, clip,
                 out=g.values if isinstance(g, SparseGrad) else g)
+
+
+def clip_grads(grads: dict, clip_norm: float | None = None, clip_value: float | None = None,
+               norm: float | None = None) -> float:
+    """Clip in place, the project's one order: every entry to [-clip_value, clip_value], then the global
+    norm to ``clip_norm`` (either None: off). Returns the global norm of the gradients as given, before any
+    clipping (inf or nan if an entry is: such gradients are left as they are, for the caller's guard).
+    ``norm``: that global norm, when the caller has computed it already (one pass fewer)."""
+    if norm is None:
+        norm = global_norm(grads)
+    if clip_value is not None and math.isfinite(norm) and norm > clip_value:  # no entry exceeds the norm
+        clip_grad_value(grads, clip_value)
+        if clip_norm is not None:
+            clip_grad_norm(grads, clip_norm)
+    elif clip_norm is not None:
+        clip_grad_norm(grads, clip_norm, norm)
+    return norm
 
 
 class Optimizer:
@@ -115,6 +155,16 @@ class Optimizer:
             for slot in self.slots:
                 self._slot(name, p, slot)
 
+    def scale_momentum(self, factor: float) -> None:
+        """Multiply the momentum coefficient by ``factor`` (SGD's ``momentum``, Adam's beta1); an optimiser
+        without momentum has nothing to scale. Raises ConfigError if the result is not in [0, 1)."""
+
+    def _scaled(self, coefficient: float, factor: float) -> float:
+        new = coefficient * factor
+        if not (math.isfinite(new) and 0 <= new < 1):
+            raise ConfigError(f"scale_momentum({factor!r}) takes the momentum {coefficient} outside [0, 1)")
+        return new
+
     def step(self, params: dict, grads: dict) -> None:
         """Update ``params[name]`` in place for every ``name`` in ``grads`` (arrays or ``SparseGrad``s of the
         parameters' shapes); advances the step count t."""
@@ -135,35 +185,45 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """p -= lr g; sparse gradients touch only their rows."""
+    """p -= lr g; sparse gradients touch only their rows. With ``momentum`` mu in (0, 1), as torch.optim.SGD
+    (no dampening): v = mu v + g; p -= lr v, or with ``nesterov`` p -= lr (g + mu v)."""
 
     name = "sgd"
 
-    def _update(self, name, p, g):
-        if isinstance(g, SparseGrad):
-            g.add_to(p, -self.lr)
-        else:
-            p -= self.lr * g
-
-
-class Momentum(Optimizer):
-    """v = mu v + g; p -= lr v (``nesterov``: p -= lr (g + mu v)). ``momentum`` mu in [0, 1)."""
-
-    name = "momentum"
-    slots = ("m",)
-
-    def __init__(self, lr: float, momentum: float = 0.9, nesterov: bool = False):
+    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False):
         super().__init__(lr)
         if not 0 <= momentum < 1:
-            raise ConfigError(f"momentum must lie in [0, 1), got {momentum}")
-        self.momentum, self.nesterov = momentum, nesterov
+            raise ConfigError(f"momentum must lie in [0, 1), got {momentum!r}")
+        if nesterov and momentum == 0:
+            raise ConfigError("nesterov needs a momentum above 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.slots = ("m",) if momentum else ()
+
+    def scale_momentum(self, factor: float) -> None:
+        self.momentum = self._scaled(self.momentum, factor)
 
     def _update(self, name, p, g):
+        if not self.slots:
+            if isinstance(g, SparseGrad):
+                g.add_to(p, -self.lr)
+            else:
+                p -= self.lr * g
+            return
         g = to_dense(g)
         v = self._slot(name, p)
         v *= self.momentum
         v += g
         p -= self.lr * (g + self.momentum * v if self.nesterov else v)
+
+
+class Momentum(SGD):
+    """SGD with momentum, 0.9 unless given: ``SGD(lr, momentum=0.9)`` under its own name (checkpoints,
+    ``--optimizer momentum``)."""
+
+    name = "momentum"
+
+    def __init__(self, lr: float, momentum: float = 0.9, nesterov: bool = False):
+        super().__init__(lr, momentum, nesterov)
 
 
 class Adagrad(Optimizer):
@@ -236,9 +296,14 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, lazy: bool = False):
         super().__init__(lr)
-        self.b1, self.b2 = betas
+        if not (len(betas) == 2 and all(0 <= b < 1 for b in betas)):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        self.betas = (float(betas[0]), float(betas[1]))
         self.eps = eps
         self.lazy = lazy
+
+    def scale_momentum(self, factor: float) -> None:
+        self.betas = (self._scaled(self.betas[0], factor), self.betas[1])
 
     def _update(self, name, p, g):
         m, v = self._slot(name, p, "m"), self._slot(name, p, "v")
@@ -273,19 +338,20 @@ class Adam(Optimizer):
             self._adam_block(p[r], m[r], v[r], g[r])
 
     def _adam_block(self, p, m, v, g):
-        t = np.multiply(g, 1 - self.b1)
-        m *= self.b1
+        b1, b2 = self.betas
+        t = np.multiply(g, 1 - b1)
+        m *= b1
         m += t
         np.multiply(g, g, out=t)
-        t *= 1 - self.b2
-        v *= self.b2
+        t *= 1 - b2
+        v *= b2
         v += t
         # lr m / bc1 / (sqrt(v / bc2) + eps) = (lr sqrt(bc2) / bc1) m / (sqrt(v) + eps sqrt(bc2)): one pass fewer
-        root_bc2 = np.sqrt(1 - self.b2 ** self.t)
+        root_bc2 = np.sqrt(1 - b2 ** self.t)
         np.sqrt(v, out=t)
         t += self.eps * root_bc2
         np.divide(m, t, out=t)
-        t *= self.lr * root_bc2 / (1 - self.b1 ** self.t)
+        t *= self.lr * root_bc2 / (1 - b1 ** self.t)
         p -= t
 
 
@@ -300,12 +366,14 @@ class SparseAdam(Adam):
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam,
               "sparseadam": SparseAdam}
+# the learning rate of each optimiser when none is given (``rnnlab train``, ``make_optimizer``)
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002, "sparseadam": 0.002}
 
 
-def make_optimizer(name: str, lr: float, **kw) -> Optimizer:
-    """The optimiser called ``name`` (sgd, momentum, adagrad, rmsprop, adam) with learning rate ``lr`` and
-    its own keyword arguments ``kw``. Raises ConfigError for an unknown name or a learning rate that is not
-    a positive number."""
+def make_optimizer(name: str, lr: float | None = None, **kw) -> Optimizer:
+    """The optimiser called ``name`` (a key of ``OPTIMIZERS``) with learning rate ``lr`` (None: its
+    ``DEFAULT_LR``) and its own keyword arguments ``kw``. Raises ConfigError for an unknown name or a
+    learning rate that is not a positive number."""
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](lr, **kw)
+    return OPTIMIZERS[name](DEFAULT_LR[name] if lr is None else lr, **kw)

@@ -27,13 +27,17 @@ from .sparse import SparseGrad
 from .threads import split_rows
 
 
-def log_softmax_rows(z: np.ndarray) -> np.ndarray:
-    """In place: z <- z - logsumexp(z) along the last axis."""
+def log_softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """log softmax(z) along the last axis, z - m - log sum exp(z - m) with m the row maximum (so exp() stays
+    in range); the project's one log-softmax (output layers, the tasks' cross-entropy). ``out=z`` works in
+    place; by default a new array is returned."""
     m = z.max(axis=-1, keepdims=True)
-    z -= m
-    lse = np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    z -= lse
-    return z
+    if out is None:
+        out = z - m
+    else:
+        np.subtract(z, m, out=out)
+    out -= np.log(np.exp(out).sum(axis=-1, keepdims=True))
+    return out
 
 
 SAFE_LOGIT = 50.0  # |z| < 50: exp(z) neither overflows nor underflows in float32, nor a row sum of 1e12 of them
@@ -113,7 +117,7 @@ class Softmax:
         """log p(w | h) = log softmax(h W^T + b) for every word: h (N, H) -> (N, V)."""
         z = h @ params["decoder.weight"].T
         z += params["decoder.bias"]
-        return log_softmax_rows(z)
+        return log_softmax(z, out=z)
 
 
 class ClassSoftmax:
@@ -136,7 +140,7 @@ class ClassSoftmax:
         if np.any(counts == 0):
             raise ConfigError("every class must contain at least one word")
         self.class_of_word = c
-        self.n_classes = C
+        self.num_classes = C
         self.words_by_class = np.argsort(c, kind="stable")          # words grouped by class
         self.offsets = np.concatenate([[0], np.cumsum(counts)])     # class k: words_by_class[off[k]:off[k+1]]
         self.sizes = counts
@@ -146,11 +150,17 @@ class ClassSoftmax:
         self.pos_in_class = np.empty(self.vocab_size, dtype=np.int64)
         self.pos_in_class[self.words_by_class] = np.arange(self.vocab_size) - self.offsets[c[self.words_by_class]]
 
+    @property
+    def n_classes(self) -> int:
+        """rnnlab 0.2's name of ``num_classes``."""
+        return self.num_classes
+
     def param_shapes(self):
         """{name: shape}: ``decoder.weight`` (V, H), ``decoder.bias`` (V,), ``class_decoder.weight`` (C, H),
         ``class_decoder.bias`` (C,)."""
         return {"decoder.weight": (self.vocab_size, self.hidden_size), "decoder.bias": (self.vocab_size,),
-                "class_decoder.weight": (self.n_classes, self.hidden_size), "class_decoder.bias": (self.n_classes,)}
+                "class_decoder.weight": (self.num_classes, self.hidden_size),
+                "class_decoder.bias": (self.num_classes,)}
 
     def loss_and_grad(self, params, h, y, scale=1.0, need_grad=True):
         """As ``Softmax.loss_and_grad``; the decoder's gradients are ``SparseGrad`` rows (the words of the
@@ -176,25 +186,28 @@ class ClassSoftmax:
         W, b = params["decoder.weight"], params["decoder.bias"]
         zc = h @ params["class_decoder.weight"].T
         zc += params["class_decoder.bias"]
-        log_softmax_rows(zc)
+        log_softmax(zc, out=zc)
         out = np.empty((h.shape[0], self.vocab_size), dtype=h.dtype)
-        for k in range(self.n_classes):
+        for k in range(self.num_classes):
             words = self.words_by_class[self.offsets[k]:self.offsets[k + 1]]
             z = h @ W[words].T
             z += b[words]
-            log_softmax_rows(z)
+            log_softmax(z, out=z)
             z += zc[:, k:k + 1]
             out[:, words] = z
         return out
 
 
+OUTPUTS = {"softmax": Softmax, "class": ClassSoftmax}  # output name (CLI --output, ModelConfig.output) -> class
+
+
 def make_output(kind: str, vocab_size: int, hidden_size: int, class_of_word=None):
     """``Softmax`` for kind "softmax", ``ClassSoftmax`` for "class" (needs ``class_of_word`` (V,)).
     Raises ConfigError for anything else."""
+    if kind not in OUTPUTS:
+        raise ConfigError(f"unknown output {kind!r}; choose one of {', '.join(OUTPUTS)}")
     if kind == "softmax":
         return Softmax(vocab_size, hidden_size)
-    if kind == "class":
-        if class_of_word is None:
-            raise ConfigError("output='class' needs a class for every word (class_of_word)")
-        return ClassSoftmax(vocab_size, hidden_size, class_of_word)
-    raise ConfigError(f"unknown output {kind!r}; choose softmax or class")
+    if class_of_word is None:
+        raise ConfigError("output='class' needs a class for every word (class_of_word)")
+    return ClassSoftmax(vocab_size, hidden_size, class_of_word)

@@ -1,6 +1,7 @@
 """Bad input on the command line: every mistake gives exit status 2 and exactly one line on stderr that names
 the problem and what to do, and no traceback. Most cases run `rnnlab.cli.main` in-process (fast); a few run
 the real `rnnlab` process to prove that nothing else reaches the terminal."""
+import errno
 import os
 import subprocess
 import sys
@@ -397,3 +398,64 @@ def test_other_commands_bad_input(capsys, tmp_path, files):
     pytest.importorskip("torch")
     rc, _, err = run_cli(capsys, "import", "--torch", files["small"], "--out", tmp_path / "q")
     assert_one_line_error(rc, err, "small.txt", "not a readable torch file", "rnnlab export")
+
+
+# -- bugs: the traceback is kept, in a file, and one line says where --------------------------------------
+
+def assert_internal_error(rc, err, exc_name, where):
+    """Exit 70, one line on stderr naming the exception and the file (under ``where``) holding its traceback."""
+    assert rc == 70, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "internal error" in lines[0] and exc_name in lines[0], err
+    path = lines[0].split("the traceback is in ")[1].split(";")[0]
+    assert os.path.dirname(path) == str(where), (path, where)
+    text = open(path).read()
+    assert "Traceback (most recent call last)" in text and exc_name in text and "command: rnnlab " in text
+    return text
+
+
+@pytest.mark.parametrize("exc", [KeyError("model"), TypeError("unsupported operand"),
+                                 OSError(errno.EBADF, "Bad file descriptor")])
+def test_internal_error_keeps_its_traceback_in_the_out_directory(capsys, tmp_path, files, monkeypatch, exc):
+    """A bug (any exception that is not an error the user can act on) keeps its traceback, written into the
+    command's --out directory (rnnlab 0.2 turned any OSError, EBADF included, into a one-line 'check the
+    disk' message and lost its traceback)."""
+    import rnnlab.pipeline
+
+    def broken(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(rnnlab.pipeline, "train_language_model", broken)
+    (tmp_path / "m").mkdir()
+    rc, _, err = run_cli(capsys, *train_args(tmp_path, files["small"]))
+    text = assert_internal_error(rc, err, type(exc).__name__, tmp_path / "m")
+    assert "in broken" in text  # the frame that raised
+
+
+def test_internal_error_without_a_directory_goes_to_a_temporary_file(capsys, tmp_path, monkeypatch):
+    import tempfile
+
+    import rnnlab.finite_differences
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(rnnlab.finite_differences, "layer_gradcheck", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    rc, out, err = run_cli(capsys, "gradcheck")
+    assert_internal_error(rc, err, "ZeroDivisionError", tmp_path)
+
+
+@pytest.mark.parametrize("code, needles", [(errno.ENOSPC, ["No space left", "check the disk"]),
+                                           (errno.EROFS, ["Read-only file system"]),
+                                           (errno.EACCES, ["permission denied"]), (errno.ENOENT, ["no such file"])])
+def test_errors_the_user_can_act_on_stay_one_line(capsys, tmp_path, files, monkeypatch, code, needles):
+    import rnnlab.pipeline
+
+    def full(*a, **k):
+        raise OSError(code, os.strerror(code), str(tmp_path / "m" / "last.npz"))
+
+    monkeypatch.setattr(rnnlab.pipeline, "train_language_model", full)
+    rc, _, err = run_cli(capsys, *train_args(tmp_path, files["small"]))
+    assert_one_line_error(rc, err, *needles)
+    assert not list(tmp_path.rglob("rnnlab-error-*"))

@@ -111,3 +111,56 @@ def test_cli_runs_and_reports_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["experiment", "adding", "--lengths", "ten", "--out", out])
     assert e.value.code == 2
+
+
+class _Built(Exception):
+    """Raised by the patched LanguageModel once the agreement run has chosen its arguments."""
+
+
+@pytest.mark.parametrize("model, train, want", [
+    ("lstm", dict(forget_bias=0.0), dict(forget_bias=0.0, init="uniform")),
+    ("rnn-tanh", dict(init="orthogonal"), dict(forget_bias=None, init="orthogonal")),
+    ("irnn", dict(init="orthogonal"), dict(forget_bias=None, init="identity"))])
+def test_agreement_run_takes_explicit_zero_and_keeps_irnn_identity(monkeypatch, model, train, want):
+    """An explicit forget_bias=0.0 is used (rnnlab 0.2's `cfg.forget_bias or default` made it 1.0), and the
+    IRNN stays identity-initialised under --init, as in the synthetic tasks (rnnlab 0.2 overrode it)."""
+    import rnnlab.lm
+
+    def capture(self, *args, **kw):
+        raise _Built(kw)
+
+    monkeypatch.setattr(rnnlab.lm.LanguageModel, "__init__", capture)
+    with pytest.raises(_Built) as e:
+        run_one("agreement", model, 2, 0, TrainConfig(**{**TINY, **train}).to_dict())
+    got = e.value.args[0]
+    assert {k: got[k] for k in want} == want
+
+
+def _nonfinite_steps(monkeypatch, which):
+    """Make the language model's steps whose index (from 0) satisfies ``which`` return a non-finite loss."""
+    import rnnlab.lm
+
+    real, calls = rnnlab.lm.LanguageModel.forward_backward, {"n": 0}
+
+    def forward_backward(self, *a, **k):
+        loss, grads, hn, n = real(self, *a, **k)
+        calls["n"] += 1
+        return (float("nan") if which(calls["n"] - 1) else loss), grads, hn, n
+
+    monkeypatch.setattr(rnnlab.lm.LanguageModel, "forward_backward", forward_backward)
+    return calls
+
+
+def test_agreement_run_with_a_skipped_step_is_not_diverged(monkeypatch):
+    """One non-finite step is skipped and training goes on: the run did not diverge (rnnlab 0.2 recorded
+    any run with a skipped step as diverged)."""
+    calls = _nonfinite_steps(monkeypatch, lambda i: i == 0)
+    rec = run_one("agreement", "rnn-tanh", 2, 0, TrainConfig(**{**TINY, "budget_seconds": 1.0}).to_dict())
+    assert calls["n"] > 1 and rec["steps"] > 1
+    assert rec["diverged"] is False
+
+
+def test_agreement_run_that_cannot_recover_is_diverged_and_not_a_success(monkeypatch):
+    _nonfinite_steps(monkeypatch, lambda i: True)
+    rec = run_one("agreement", "rnn-tanh", 2, 0, TrainConfig(**{**TINY, "budget_seconds": 5.0}).to_dict())
+    assert rec["diverged"] is True and rec["success"] is False

@@ -99,7 +99,7 @@ def test_async_beta1():
 def test_two_workers_train_every_batch_once_and_learn(tmp_path, workers):
     data = ToyData(n_batches=9)
     tr = make(tmp_path, data=data)
-    assert tr.opt.b1 == pytest.approx(0.45)
+    assert tr.opt.betas[0] == pytest.approx(0.45)
     assert tr.run() == 0
     assert len(workers) == 1 and all_reaped(workers)
     st = tr.state

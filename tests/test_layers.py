@@ -107,11 +107,113 @@ def test_torch_load_state_dict_and_default_init(kind):
     mod = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](4, 8, 2)
     mod.load_state_dict({k: torch.from_numpy(v) for k, v in layer.params.items()})
     bound = 1 / np.sqrt(8)
-    for v in layer.params.values():
-        assert v.dtype == np.float32 and np.all(np.abs(v) <= bound) and v.std() > bound / 3
+    forget = slice(8, 16)  # the LSTM's f block (gates i, f, g, o)
+    for k, v in layer.params.items():
+        assert v.dtype == np.float32
+        if kind == "lstm" and k.startswith("bias"):
+            # the default forget bias (Jozefowicz et al. 2015): 1 in bias_ih, 0 in bias_hh, the rest torch's
+            np.testing.assert_array_equal(v[forget], 1.0 if k.startswith("bias_ih") else 0.0)
+            v = np.delete(v, forget)
+        assert np.all(np.abs(v) <= bound) and v.std() > bound / 3
     again = rnnlab.make_layer(kind, 4, 8, num_layers=2, dtype=np.float32, seed=0)
     for k in layer.params:
         np.testing.assert_array_equal(layer.params[k], again.params[k])
+
+
+def test_lstm_forget_bias_none_is_torch_init_and_default_is_one():
+    plain = rnnlab.LSTM(4, 8, 2, forget_bias=None, seed=3)
+    default = rnnlab.LSTM(4, 8, 2, seed=3)
+    assert rnnlab.layers.DEFAULT_FORGET_BIAS == 1.0
+    for k, v in plain.params.items():
+        assert np.all(np.abs(v) <= 1 / np.sqrt(8))
+        w = default.params[k]
+        if k.startswith("bias"):  # only the forget block differs
+            np.testing.assert_array_equal(np.delete(v, slice(8, 16)), np.delete(w, slice(8, 16)))
+            assert np.all(w[8:16] == (1.0 if k.startswith("bias_ih") else 0.0))
+        else:
+            np.testing.assert_array_equal(v, w)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_torch_argument_order(kind):
+    """Positional arguments mean what they mean in torch: RNN(8, 16, 2) is two layers (rnnlab 0.2 read the
+    third as the nonlinearity: "unknown nonlinearity 2"), RNN(8, 16, 2, "relu") a two-layer ReLU RNN."""
+    cls = {"rnn": rnnlab.RNN, "lstm": rnnlab.LSTM, "gru": rnnlab.GRU}[kind]
+    tcls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    args = (8, 16, 2, "relu") if kind == "rnn" else (8, 16, 2)
+    ours, theirs = cls(*args), tcls(*args)
+    assert (ours.input_size, ours.hidden_size, ours.num_layers) == (theirs.input_size, theirs.hidden_size, 2)
+    assert {k: v.shape for k, v in ours.params.items()} == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+    if kind == "rnn":
+        assert ours.nonlinearity == theirs.nonlinearity == "relu"
+    # torch's keyword names, and its options at their defaults, are accepted as torch spells them
+    kw = dict(input_size=8, hidden_size=16, num_layers=2, bias=True, batch_first=False, dropout=0.0,
+              bidirectional=False)
+    assert cls(**kw).num_layers == 2
+    layer = rnnlab.make_layer(kind, 8, 16, 2)
+    assert type(layer) is cls and layer.num_layers == 2
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("option,value,says", [("batch_first", True, "time-major"), ("bias", False, "bias"),
+                                               ("dropout", 0.5, "dropout"), ("bidirectional", True, "bidirectional"),
+                                               ("device", "cuda", "CPU")])
+def test_torch_options_rnnlab_lacks_are_config_errors(kind, option, value, says):
+    cls = {"rnn": rnnlab.RNN, "lstm": rnnlab.LSTM, "gru": rnnlab.GRU}[kind]
+    with pytest.raises(ConfigError, match=says):
+        cls(3, 4, **{option: value})
+    if kind == "lstm":
+        with pytest.raises(ConfigError, match="proj_size"):
+            cls(3, 4, proj_size=2)
+
+
+def malformed_states(kind, L, B, H, dtype):
+    """(description, h0) pairs that are not a state of a (L, ., H) stack of ``kind`` for batch size B."""
+    z = np.zeros((L, B, H), dtype)
+    other = np.float32 if dtype == np.float64 else np.float64
+    bad_arrays = [("wrong batch", np.zeros((L, B + 1, H), dtype)), ("no layer axis", np.zeros((B, H), dtype)),
+                  ("wrong dtype", z.astype(other)), ("ints", z.astype(np.int64)), ("a list", z.tolist()),
+                  ("a scalar", 0.0), ("a string", "zeros")]
+    if kind != "lstm":
+        return bad_arrays + [("a tuple (h, c)", (z, z)), ("a ragged tuple", (z, z[:, :1])), ("a 1-tuple", (z,))]
+    forms = [("(h, None)", (z, None)), ("(None, c)", (None, z)), ("(None, None)", (None, None)),
+             ("a single array", z), ("a 1-tuple", (z,)), ("a 3-tuple", (z, z, z)), ("a list [h, c]", [z, z])]
+    forms += [(f"(h, {d})", (z, a)) for d, a in bad_arrays] + [(f"({d}, c)", (a, z)) for d, a in bad_arrays]
+    return forms
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_malformed_h0_is_a_shape_error(kind):
+    """Every malformed h0 raises ShapeError with a message (rnnlab 0.2: LSTM.forward(x, (h, None)) raised
+    TypeError: 'NoneType' object is not subscriptable)."""
+    L, B, H = 2, 3, 4
+    layer = rnnlab.make_layer(kind, 5, H, num_layers=L, dtype=np.float64)
+    x = np.zeros((6, B, 5))
+    out, hn, cache = layer.forward(x)
+    for what, h0 in malformed_states(kind, L, B, H, np.float64):
+        with pytest.raises(ShapeError, match="h0") as e:
+            layer.forward(x, h0)
+        assert len(str(e.value).splitlines()) == 1, what
+        if kind != "lstm" or not any(p is None for p in h0 if isinstance(h0, tuple)):
+            with pytest.raises(ShapeError, match="dhn"):  # the same checks for dhn, where None entries are allowed
+                layer.backward(cache, np.zeros_like(out), h0)
+    if kind == "lstm":  # dhn's entries may be None: no gradient arrives at that part of the final state
+        for dhn in ((hn[0], None), (None, hn[1]), (None, None)):
+            layer.backward(cache, np.zeros_like(out), dhn)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_stacked_one_hot_input_has_no_dx(kind):
+    """Integer (one-hot) input to a stack: backward's dx is None (rnnlab 0.2 returned the gradient of layer
+    0's output, left over from layer 1, as dx)."""
+    layer = rnnlab.make_layer(kind, 7, 4, num_layers=2, dtype=np.float64)
+    idx = np.random.default_rng(0).integers(0, 7, size=(5, 3))
+    out, _, cache = layer.forward(idx)
+    dx, dh0, grads = layer.backward(cache, np.ones_like(out))
+    assert dx is None
+    dense = layer.forward(np.eye(7)[idx])[2]
+    dx_dense, _, _ = layer.backward(dense, np.ones_like(out))
+    assert dx_dense.shape == (5, 3, 7)
 
 
 def test_h0_none_is_zeros_and_dtype_preserved():

@@ -4,7 +4,7 @@ import pytest
 
 from rnnlab import tasks
 from rnnlab.errors import ConfigError
-from rnnlab.tasks.readout import log_softmax
+from rnnlab.output import log_softmax
 
 
 def rng(seed=0):

@@ -50,15 +50,17 @@ def finite_float(s: str) -> float:
 
 
 def add_data_options(p, with_vocab=True):
+    from ..data import FORMATS, LEVELS
+
     g = p.add_argument_group("data")
-    g.add_argument("--format", choices=["text", "lines", "csv", "jsonl"], default=None,
+    g.add_argument("--format", choices=list(FORMATS), default=None,
                    help="text: prose split into sentences and words; lines: one sentence per line, tokens "
                         "separated by spaces (the RNNLM format); csv: a text column; jsonl: a text field "
                         "(default: text for training; the model's own for evaluation)")
     g.add_argument("--column", help="csv: the column holding the text (e.g. body)")
     g.add_argument("--field", default=None, help="jsonl: the field holding the text (default text)")
     if with_vocab:
-        g.add_argument("--level", choices=["word", "char"], default="word",
+        g.add_argument("--level", choices=list(LEVELS), default="word",
                        help="model words or characters (default word)")
         g.add_argument("--vocab-size", type=int_at_least(4), default=8000,
                        help="vocabulary size including <unk>, <s>, </s> (default 8000)")

@@ -15,20 +15,25 @@ def _opt_float(s):
 
 def register(sub):
     """Add the ``experiment`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
+    from ..experiment import TASK_NAMES
+    from ..init import SCHEMES
+    from ..layers import DEFAULT_FORGET_BIAS
+    from ..optim import OPTIMIZERS
+    from ..tasks import MODELS
     from ..tasks.train import TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser(
         "experiment", help="train models x lengths x seeds on a long-range task; write results and a figure",
-        description="Train every combination of --models, --lengths and seeds on TASK (adding, copy, "
-        "temporal-order, agreement), in parallel worker processes, and write results.json, results.csv, "
+        description=f"Train every combination of --models, --lengths and seeds on TASK ({', '.join(TASK_NAMES)}), "
+        "in parallel worker processes, and write results.json, results.csv, "
         "summary.md and figure.png to --out. A run stops when the task is solved (fewer than 1% of 10,000 "
         "fresh sequences wrong) or its budget is spent. Re-running into the same --out resumes: finished runs "
         "are skipped.")
-    p.add_argument("task", metavar="TASK", help="adding | copy | temporal-order | agreement")
+    p.add_argument("task", metavar="TASK", choices=TASK_NAMES, help=" | ".join(TASK_NAMES))
     g = p.add_argument_group("grid")
     g.add_argument("--models", type=_list(str), default="rnn-tanh,irnn,lstm,gru",
-                   help="comma-separated: rnn-tanh, rnn-relu, rnn-sigmoid, irnn, lstm, gru (default %(default)s)")
+                   help=f"comma-separated: {', '.join(MODELS)} (default %(default)s)")
     g.add_argument("--lengths", type=_list(int), default="50,100,200",
                    help="comma-separated sequence lengths (copy: the delay T) (default %(default)s)")
     g.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per model and length (default 3)")
@@ -40,13 +45,14 @@ def register(sub):
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
     g = p.add_argument_group("model")
     g.add_argument("--hidden", type=int, default=d.hidden_size, help=f"hidden size (default {d.hidden_size})")
-    g.add_argument("--init", default=None, choices=["uniform", "xavier", "orthogonal", "identity"],
+    g.add_argument("--init", default=None, choices=list(SCHEMES),
                    help="initialisation for every model but irnn (default: each model's own)")
     g.add_argument("--spectral-radius", type=float, default=None, metavar="RHO",
                    help="rescale recurrent matrices to spectral radius RHO")
-    g.add_argument("--forget-bias", type=float, default=None, help="LSTM forget-gate bias (default 1.0)")
+    g.add_argument("--forget-bias", type=float, default=None,
+                   help=f"LSTM forget-gate bias (default {DEFAULT_FORGET_BIAS}, as rnnlab.LSTM)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"],
+    g.add_argument("--optimizer", default=d.optimizer, choices=list(OPTIMIZERS),
                    help=f"(default {d.optimizer})")
     g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"sequences per step (default {d.batch_size})")

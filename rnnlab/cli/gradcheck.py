@@ -27,11 +27,11 @@ def run(args) -> int:
     """
     from ..errors import ConfigError
     from ..finite_differences import layer_gradcheck
+    from ..layers import LAYERS, NONLINEARITIES
 
     if args.tol <= 0 or args.steps < 1:
         raise ConfigError("--tol must be > 0 and --steps >= 1")
-    cases = [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"), ("rnn", "linear"), ("lstm", "tanh"),
-             ("gru", "tanh")]
+    cases = [("rnn", nl) for nl in NONLINEARITIES] + [(cell, "tanh") for cell in LAYERS if cell != "rnn"]
     failed = 0
     T = args.steps
     for (kind, nl), layers, trunc in itertools.product(cases, (1, 2), (None, 0, 1, 3)):

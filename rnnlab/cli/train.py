@@ -38,29 +38,33 @@ def register(sub):
                         "only (not --stream)")
     g.add_argument("--no-report", action="store_true", help="do not write the gradient report at the end")
     add_data_options(p)
+    from ..init import SCHEMES
+    from ..layers import DEFAULT_FORGET_BIAS, LAYERS, NONLINEARITIES
+    from ..optim import DEFAULT_LR, OPTIMIZERS
+    from ..output import OUTPUTS
+
     m = p.add_argument_group("model")
-    m.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn", help="recurrent cell (default rnn)")
-    m.add_argument("--nonlinearity", choices=["tanh", "relu", "sigmoid", "linear"], default="tanh",
+    m.add_argument("--cell", choices=list(LAYERS), default="rnn", help="recurrent cell (default rnn)")
+    m.add_argument("--nonlinearity", choices=list(NONLINEARITIES), default="tanh",
                    help="rnn cell's nonlinearity (default tanh)")
     m.add_argument("--hidden", type=int_at_least(1), default=100, help="hidden size (default 100, as the tutorial)")
     m.add_argument("--layers", type=int_at_least(1), default=1, help="stacked recurrent layers (default 1)")
     m.add_argument("--embedding", type=int_at_least(1), default=None, metavar="E",
                    help="word embedding size (default: none, one-hot input as in the tutorial)")
-    m.add_argument("--output", choices=["softmax", "class"], default="softmax",
+    m.add_argument("--output", choices=list(OUTPUTS), default="softmax",
                    help="full softmax, or class-factorised softmax (much faster for large vocabularies)")
     m.add_argument("--classes", type=int_at_least(2), default=None, help="number of classes for --output class "
                    "(default sqrt of the vocabulary)")
-    m.add_argument("--init", choices=["uniform", "xavier", "orthogonal", "identity"], default="uniform",
+    m.add_argument("--init", choices=list(SCHEMES), default="uniform",
                    help="initialisation of the recurrent layers (default uniform, as torch and the tutorial)")
-    m.add_argument("--forget-bias", type=finite_float, default=1.0,
-                   help="LSTM forget-gate bias at init (default 1.0)")
+    m.add_argument("--forget-bias", type=finite_float, default=DEFAULT_FORGET_BIAS,
+                   help=f"LSTM forget-gate bias at init (default {DEFAULT_FORGET_BIAS}, as rnnlab.LSTM: "
+                        f"Jozefowicz et al. 2015)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam", "sparseadam"],
-                   default="adagrad",
-                   help="(default adagrad)")
-    o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: sgd 0.5, "
-                   "momentum 0.1, adagrad 0.1, rmsprop 0.002, adam 0.002)")
+    o.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adagrad", help="(default adagrad)")
+    o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: "
+                   + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
     o.add_argument("--lr-decay-after", type=int_at_least(1), default=None, metavar="K",
                    help="multiply the learning rate by --lr-decay after epoch K and every later epoch "
                         "(default: never)")
@@ -111,8 +115,8 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
 def _configs(args):
     """(DataConfig, model kwargs, TrainConfig) of a fresh run with these arguments; raises ConfigError."""
     from ..errors import ConfigError
-    from ..prepare import DataConfig
-    from ..training import TrainConfig
+    from ..pipeline import DataConfig
+    from ..train import TrainConfig
 
     if args.resume and args.force:
         raise ConfigError("--resume continues the run in --out and --force replaces it; choose one")
@@ -131,8 +135,10 @@ def _configs(args):
                       errors=args.errors or "strict", skip_bad_lines=bool(args.skip_bad_lines))
     model = {"hidden_size": args.hidden, "cell": args.cell, "nonlinearity": args.nonlinearity,
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
-             "num_classes": args.classes, "dtype": args.dtype, "seed": args.seed, "init": args.init,
+             "dtype": args.dtype, "seed": args.seed, "init": args.init,
              "forget_bias": args.forget_bias if args.cell == "lstm" else None}
+    if args.output == "class":  # the class layer's only (train_language_model turns it into word classes)
+        model["num_classes"] = args.classes
     tcfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, clip=args.clip or None, clip_value=args.clip_value,
                        truncate=args.truncate, batch_size=args.batch_size,
                        epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
@@ -174,9 +180,9 @@ def run(args) -> int:
     """
     from pathlib import Path
 
+    from ..pipeline import train_language_model
     from ..threads import blas_threads
-    from ..training import TrainConfig
-    from ..training.entry import train_language_model
+    from ..train import TrainConfig
 
     dcfg, model, tcfg = _configs(args)
     out = Path(args.out)

@@ -28,28 +28,66 @@ def _check_dtype(dtype):
     return dtype
 
 
+def check_torch_options(bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0,
+                        device=None) -> None:
+    """torch.nn.RNN/LSTM/GRU options that rnnlab's layers do not have. They are accepted at torch's
+    defaults, so that a torch call ports unchanged; any other value is a ConfigError that says why.
+
+    Raises:
+        ConfigError: bias=False, batch_first=True, dropout > 0, bidirectional=True, proj_size > 0, or a
+            device other than the CPU.
+    """
+    if bias is not True:
+        raise ConfigError("bias=False is not supported: rnnlab's layers always have bias_ih and bias_hh")
+    if batch_first is not False:
+        raise ConfigError("batch_first=True is not supported: rnnlab is time-major, inputs are (T, B, features); "
+                          "pass x.transpose(1, 0, 2)")
+    if dropout != 0:
+        raise ConfigError(f"dropout between layers is not supported (got dropout={dropout!r}); use dropout=0")
+    if bidirectional is not False:
+        raise ConfigError("bidirectional layers are not supported")
+    if proj_size != 0:
+        raise ConfigError(f"LSTM projections are not supported (got proj_size={proj_size!r}); use proj_size=0")
+    if device is not None and str(device) != "cpu":
+        raise ConfigError(f"rnnlab computes on the CPU with NumPy; device={device!r} is not available")
+
+
+def _describe(v) -> str:
+    """A few words on what ``v`` is, for an error message."""
+    if isinstance(v, np.ndarray):
+        return f"an array of shape {v.shape}"
+    if isinstance(v, (tuple, list)):
+        return f"a {type(v).__name__} of {len(v)}"
+    return "None" if v is None else f"a {type(v).__name__}"
+
+
 class Recurrent:
     """Base of RNN, LSTM and GRU: a stack of ``num_layers`` layers of one cell type; the subclass passes
-    the ``cell`` (it supplies the step, see ``rnnlab.bptt``).
+    the ``cell`` (it supplies the step, see ``rnnlab.bptt``). Arguments in ``torch.nn.RNN``'s order.
 
     Args:
         input_size: I, features per step (or the number of ids for integer one-hot input).
         hidden_size: H.
         num_layers: stacked layers; layer l > 0 reads layer l-1's states.
-        dtype: np.float32 or np.float64.
+        bias, batch_first, dropout, bidirectional, device: torch's, accepted at torch's defaults only
+            (``check_torch_options``).
+        dtype: np.float32 or np.float64 (keyword only, as in torch).
         seed: seeds the initialisation (None: fresh entropy).
-        init, spectral_radius, forget_bias: initialisation (``rnnlab.init.init_layer_params``).
+        init, spectral_radius, forget_bias: initialisation (``rnnlab.init.init_layer_params``); the LSTM's
+            ``forget_bias`` defaults to 1.0, the other cells take None only.
     Attributes:
         params: {name: array} with torch's names and shapes, per layer l: ``weight_ih_l{l}`` (G H, I or H),
             ``weight_hh_l{l}`` (G H, H), ``bias_ih_l{l}`` and ``bias_hh_l{l}`` (G H,); G = 1, 4, 3 gate blocks.
     Raises:
         ConfigError: a size that is not a positive integer, a dtype other than float32/float64, an unknown
-            init scheme, or ``forget_bias`` for a cell other than the LSTM.
+            init scheme, ``forget_bias`` for a cell other than the LSTM, or a torch option rnnlab lacks.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dtype=np.float32,
-                 seed: int | None = 0, init: str = "uniform", spectral_radius: float | None = None,
-                 forget_bias: float | None = None, cell=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *, cell,
+                 device=None, dtype=np.float32, seed: int | None = 0, init: str = "uniform",
+                 spectral_radius: float | None = None, forget_bias: float | None = None, proj_size: int = 0):
+        check_torch_options(bias, batch_first, dropout, bidirectional, proj_size, device)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
@@ -74,18 +112,27 @@ class Recurrent:
         z = np.zeros((self.num_layers, B, self.hidden_size), dtype=self.dtype)
         return (z, z.copy()) if self.cell.has_cell_state else z
 
-    def _check_state(self, s, B, what):
+    def _check_state(self, s, B, what, allow_none=False):
+        """ShapeError unless ``s`` is a state of this stack for batch size B: (L, B, H) arrays of the layer's
+        dtype, as a tuple (h, c) for the LSTM. ``allow_none``: entries of that tuple may be None (dhn)."""
         shape = (self.num_layers, B, self.hidden_size)
-        parts = s if self.cell.has_cell_state else (s,)
-        if self.cell.has_cell_state and not (isinstance(s, tuple) and len(s) == 2):
-            raise ShapeError(f"{what} of an LSTM must be a tuple (h, c) of arrays {shape}")
-        for p in parts:
+        lstm = self.cell.has_cell_state
+        if lstm and not (isinstance(s, tuple) and len(s) == 2):
+            raise ShapeError(f"{what} of an LSTM must be a tuple (h, c) of two arrays {shape}, got "
+                             f"{_describe(s)}")
+        parts = ((f"{what}[0] (h)", s[0]), (f"{what}[1] (c)", s[1])) if lstm else ((what, s),)
+        for label, p in parts:
             if p is None:
-                continue
-            if np.shape(p) != shape:
-                raise ShapeError(f"{what} must have shape {shape}, got {np.shape(p)}")
-            if np.asarray(p).dtype != self.dtype:
-                raise ShapeError(f"{what} has dtype {np.asarray(p).dtype}, the layer {self.dtype}")
+                if allow_none:
+                    continue
+                raise ShapeError(f"{label} is None; pass an array {shape} (zeros for a fresh start)"
+                                 + (", or h0=None for both" if lstm else ""))
+            if not isinstance(p, np.ndarray):
+                raise ShapeError(f"{label} must be a NumPy array {shape}, got {_describe(p)}")
+            if p.shape != shape:
+                raise ShapeError(f"{label} must have shape {shape} (num_layers, batch, hidden_size), got {p.shape}")
+            if p.dtype != self.dtype:
+                raise ShapeError(f"{label} has dtype {p.dtype}, the layer {self.dtype}")
 
     def _check_input(self, x):
         x = np.asarray(x)
@@ -174,7 +221,7 @@ class Recurrent:
             raise ShapeError(f"dout has dtype {dout.dtype}, the layer {self.dtype}")
         lstm = self.cell.has_cell_state
         if dhn is not None:
-            self._check_state(dhn, B, "dhn")
+            self._check_state(dhn, B, "dhn", allow_none=True)
         grads: dict[str, np.ndarray] = {}
         dh0_h, dh0_c = [None] * self.num_layers, [None] * self.num_layers
         dx = None
@@ -201,6 +248,7 @@ class Recurrent:
                 dW_ih = SparseGrad(cols, sums, p["W_ih"].shape, axis=1)
                 if not sparse_input_grad:
                     dW_ih = dW_ih.dense()
+                dx = None  # ids have no gradient (not layer 1's dx, left from the layer above)
             else:
                 dW_ih = dgi2.T @ x.reshape(-1, x.shape[-1])
                 dx = mm(dgi, p["W_ih"])
@@ -220,5 +268,5 @@ class Recurrent:
 
     def __repr__(self):
         extra = f", nonlinearity={self.cell.nonlinearity!r}" if hasattr(self.cell, "nonlinearity") else ""
-        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, "
-                f"num_layers={self.num_layers}, dtype={self.dtype.name})")
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}{extra}, "
+                f"dtype={self.dtype.name})")

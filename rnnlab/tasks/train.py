@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..errors import ConfigError
-from ..optim import make_optimizer
+from ..init import SCHEMES
+from ..optim import OPTIMIZERS, make_optimizer
 from ..training.step import Batch as StepBatch
 from ..training.step import train_step
 from .base import EVAL_SEQUENCES, SUCCESS_FRACTION_WRONG, Batch, Task
@@ -44,7 +45,7 @@ class TrainConfig:
 
     hidden_size: int = 64               # H, every model
     batch_size: int = 50                # sequences per step
-    optimizer: str = "adam"             # sgd | momentum | adagrad | rmsprop | adam
+    optimizer: str = "adam"             # a key of rnnlab.optim.OPTIMIZERS
     lr: float = 1e-3                    # learning rate
     clip: float | None = 1.0            # global-norm clipping threshold; None: no clipping
     clip_value: float | None = None     # elementwise clipping to [-v, v]; None: off
@@ -73,10 +74,10 @@ class TrainConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive number, got {v!r}")
         if not (isinstance(self.omega, (int, float)) and math.isfinite(self.omega) and self.omega >= 0):
             raise ConfigError(f"omega must be a number >= 0, got {self.omega!r}")
-        if self.optimizer not in ("sgd", "momentum", "adagrad", "rmsprop", "adam"):
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose sgd, momentum, adagrad, rmsprop or adam")
-        if self.init is not None and self.init not in ("uniform", "xavier", "orthogonal", "identity"):
-            raise ConfigError(f"unknown init {self.init!r}; choose uniform, xavier, orthogonal or identity")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.init is not None and self.init not in SCHEMES:
+            raise ConfigError(f"unknown init {self.init!r}; choose one of {', '.join(SCHEMES)}")
 
     def to_dict(self):
         """The fields as a JSON-able dict."""

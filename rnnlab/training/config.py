@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from ..config import ConfigMixin
 from ..errors import ConfigError
-
-DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002, "sparseadam": 0.002}
+from ..optim import DEFAULT_LR
 
 
 @dataclass

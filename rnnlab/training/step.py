@@ -16,19 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..optim import global_norm
-
-try:
-    from ..optim import clip_grads
-except ImportError:  # until rnnlab.optim has clip_grads (issue 13, the API half): delete at merge
-    from ..optim import clip_grad_norm, clip_grad_value
-
-    def clip_grads(grads, clip_norm=None, clip_value=None):
-        """Clip in place: each entry to +-clip_value, then the global norm to clip_norm."""
-        if clip_value is not None:
-            clip_grad_value(grads, clip_value)
-        if clip_norm is not None:
-            clip_grad_norm(grads, clip_norm)
+from ..optim import clip_grads, global_norm
 
 
 @dataclass
@@ -105,7 +93,7 @@ def train_step(model, opt, batch: Batch, carry=None, *, truncate=None, clip=None
         norm = global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             return StepResult(loss, norm, n, False, new_carry)
-        clip_grads(grads, clip_norm=clip, clip_value=clip_value)
+        clip_grads(grads, clip_norm=clip, clip_value=clip_value, norm=norm)
         if apply is None:
             opt.step(model.params, grads)
         else:
