@@ -152,7 +152,7 @@ class ArpaModel:
         are used); nan for w == -1."""
         if w < 0:
             return math.nan
-        h = history[len(history) - self.order + 1:] if self.order > 1 else ()
+        h = history[-(self.order - 1):] if self.order > 1 else ()
         acc = 0.0
         for k in range(len(h) + 1):                 # drop the oldest word of the history each time round
             ctx = h[k:]
