@@ -136,3 +136,18 @@ def test_against_kenlm(tmp_path):
     for s in (["a", "b"], ["b", "a"], ["a", "zzz", "b", "b"], ["b"]):
         theirs = [lp for lp, _, _ in m.full_scores(" ".join(s), bos=True, eos=True)]
         np.testing.assert_allclose(ng.sentence_log10(s), theirs, rtol=0, atol=1e-5)
+
+
+@needs_irstlm
+def test_against_kenlm_on_an_irstlm_model(tmp_path):
+    kenlm = pytest.importorskip("kenlm", reason="KenLM's Python module is not installed (pip install kenlm)")
+    train, test = _corpus(tmp_path / "train.txt", 300, 0), _corpus(tmp_path / "test.txt", 40, 1)
+    se = tmp_path / "train.se"
+    se.write_text("".join(f"<s> {line} </s>\n" for line in train.read_text().splitlines()))
+    model = tmp_path / "m.arpa"
+    subprocess.run([f"{IRSTLM}/tlm", f"-tr={se}", "-n=4", "-lm=sb", "-bo=yes", f"-o={model}"], check=True,
+                   capture_output=True)
+    m, ng = kenlm.Model(str(model)), ArpaModel.read(model)
+    for line in test.read_text().splitlines() + ["the zebra sat on a mat"]:
+        theirs = [lp for lp, _, _ in m.full_scores(line, bos=True, eos=True)]
+        np.testing.assert_allclose(ng.sentence_log10(line.split()), theirs, rtol=0, atol=1e-5)
