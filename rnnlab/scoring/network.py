@@ -34,9 +34,13 @@ def broadcast_state(h, B: int):
     return np.repeat(h, B, axis=1)
 
 
-def _logsumexp_rows(z):
+def _pick_minus_lse(z, cols):
+    """z[n, cols[n]] - logsumexp(z[n]) per row, in float64; overwrites z (one pass fewer than a copy)."""
+    picked = z[np.arange(len(z)), cols].astype(np.float64)
     m = z.max(axis=1)
-    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+    z -= m[:, None]
+    np.exp(z, out=z)
+    return picked - m - np.log(z.sum(axis=1, dtype=np.float64))
 
 
 def _softmax_targets(params, h, y):
@@ -46,7 +50,7 @@ def _softmax_targets(params, h, y):
     for lo in range(0, len(y), _ROWS):
         z = h[lo:lo + _ROWS] @ W.T                                             # (n, V)
         z += b
-        out[lo:lo + _ROWS] = z[np.arange(len(z)), y[lo:lo + _ROWS]] - _logsumexp_rows(z)
+        out[lo:lo + _ROWS] = _pick_minus_lse(z, y[lo:lo + _ROWS])
     return out
 
 
@@ -56,16 +60,18 @@ def _class_targets(output, params, h, y):
     zc = h @ params["class_decoder.weight"].T                                  # (N, C)
     zc += params["class_decoder.bias"]
     cls = output.class_of_word[y]
-    out = zc[np.arange(len(y)), cls] - _logsumexp_rows(zc)
+    out = _pick_minus_lse(zc, cls)
     W, b = params["decoder.weight"], params["decoder.bias"]
     order = np.argsort(cls, kind="stable")
     bounds = np.searchsorted(cls[order], np.arange(output.n_classes + 1))
     for k in np.flatnonzero(np.diff(bounds)):
         rows = order[bounds[k]:bounds[k + 1]]
         words = output.words_by_class[output.offsets[k]:output.offsets[k + 1]]
+        if output.contiguous:   # frequency classes are runs of ids: a view of the decoder, not a copy
+            words = slice(int(words[0]), int(words[-1]) + 1)
         z = h[rows] @ W[words].T                                               # (n_k, |class k|)
         z += b[words]
-        out[rows] += z[np.arange(len(rows)), output.pos_in_class[y[rows]]] - _logsumexp_rows(z)
+        out[rows] += _pick_minus_lse(z, output.pos_in_class[y[rows]])
     return out
 
 

@@ -31,8 +31,14 @@ from ..errors import ConfigError
 from .network import broadcast_state, final_state, private_copy, sgd_step, target_log_probs
 
 LN10 = math.log(10.0)
-BATCH = 512          # sentences per forward pass
+BATCH = 1024         # sentences per forward pass
 MEMO = 100_000       # distinct sentences remembered across calls (fresh state, static scoring)
+
+
+def _split(a, lengths):
+    """Consecutive pieces of a flat array of the given lengths (views)."""
+    ends = np.cumsum(lengths).tolist()
+    return [a[e - n:e] for e, n in zip(ends, lengths)]
 
 
 @dataclass
@@ -97,12 +103,21 @@ class Scorer:
 
     def encode(self, words):
         """(ids (n,) int64 with OOVs read as <unk>, oov (n + 1,) bool: OOV for the network)."""
-        get, unk = self.vocab.index.get, self.vocab.unk
-        ids = np.fromiter((get(w, unk) for w in words), dtype=np.int64, count=len(words))
-        oov = np.zeros(len(words) + 1, dtype=bool)
-        if not self.use_unk:
-            oov[:-1] = ids == unk
+        [ids], oov = self._encode_many([words])
         return ids, oov
+
+    def _encode_many(self, sentences):
+        """([ids (n_i,) int64 per sentence], oov: one flat bool mask over the words and </s> of them all)."""
+        get, unk = self.vocab.index.get, self.vocab.unk
+        flat = np.array([get(w, unk) for s in sentences for w in s], dtype=np.int64)
+        ids = _split(flat, [len(s) for s in sentences])
+        return ids, self._oov_mask(ids)
+
+    def _oov_mask(self, ids):
+        """Flat bool mask over the words and </s> of sentences of ids: OOV for the network."""
+        if self.use_unk:
+            return np.zeros(sum(len(i) + 1 for i in ids), dtype=bool)
+        return np.concatenate([np.append(i == self.vocab.unk, False) for i in ids])
 
     def _inputs(self, id_lists):
         """x, y (T, B) for sentences of ids: <s> w_1 .. w_n -> w_1 .. w_n </s>, targets -1 past the end."""
@@ -131,15 +146,15 @@ class Scorer:
                 out[i] = logp[:len(id_lists[i]) + 1, b]
         return out
 
-    def _combine(self, words, net, net_oov):
-        """Scored from the network's ln p and OOV mask, mixing in the n-gram model when there is one."""
+    def _combine(self, sentences, net, net_oov):
+        """Scored of each sentence from the network's ln p and OOV mask over all their words (flat arrays),
+        mixing in the n-gram model when there is one."""
         pen = self.penalty
         net = np.where(net_oov, pen, net)
-        ng_oov = np.zeros_like(net_oov)
         if self.ngram is None:
-            logp, oov, ng = net, net_oov, None
+            logp, oov, ng, ng_oov = net, net_oov, None, net_oov & False
         else:
-            ng10 = self.ngram.sentence_log10(words)
+            ng10 = np.concatenate([self.ngram.sentence_log10(s) for s in sentences])
             ng_oov = np.isnan(ng10)
             ng = np.where(ng_oov, pen, ng10 * LN10)
             with np.errstate(divide="ignore"):
@@ -147,11 +162,17 @@ class Scorer:
             # a word one model lacks gets the other's probability alone (rnnlm's rule); none: the penalty
             logp = np.where(net_oov, ng, np.where(ng_oov, net, mix))
             oov = net_oov & ng_oov
-        if self.oov == "skip" and oov.any():
-            bad = [w for w, o in zip(words, oov) if o]
-            return Scored(list(words), None, oov, net, ng, [f"out of vocabulary: {' '.join(bad)}"],
-                          int(ng_oov.sum()))
-        return Scored(list(words), logp, oov, net, ng, ngram_oov=int(ng_oov.sum()))
+        lengths = [len(s) + 1 for s in sentences]
+        parts = [_split(a, lengths) if a is not None else [None] * len(sentences)
+                 for a in (logp, oov, net, ng, ng_oov)]
+        out = []
+        for words, lp, o, n, g, go in zip(sentences, *parts):
+            r = Scored(list(words), lp, o, n, g, ngram_oov=int(go.sum()) if g is not None else 0)
+            if self.oov == "skip" and o.any():
+                r.logp = None
+                r.notes.append("out of vocabulary: " + " ".join(w for w, b in zip(words, o) if b))
+            out.append(r)
+        return out
 
     def score(self, sentences, h0=None, adapt=True):
         """Score sentences (lists of words), each from state h0 (one column, or None for zeros).
@@ -159,20 +180,25 @@ class Scorer:
         With dynamic evaluation and ``adapt``, they are scored one after the other in the order given,
         each followed by an SGD step on it; otherwise they are scored in batches. Returns a list of Scored
         in the order of ``sentences``."""
-        encoded = [self.encode(s) for s in sentences]
+        if not sentences:
+            return []
         if self.dynamic is not None and adapt:
             out = []
-            for s, (ids, oov) in zip(sentences, encoded):
-                [net] = self._network([ids], h0)
-                out.append(self._combine(s, net, oov))
+            for s in sentences:
+                ids, oov = self.encode(s)
+                out += self._combine([s], self._network([ids], h0)[0], oov)
                 self.adapt_ids(ids, h0)
             return out
         memo = self._memo if (h0 is None and self.dynamic is None) else {}
-        keys = [tuple(ids) for ids, _ in encoded]
-        todo = list(dict.fromkeys(k for k in keys if k not in memo))
-        for k, lp in zip(todo, self._network([np.array(k, dtype=np.int64) for k in todo], h0) if todo else []):
-            memo[k] = lp
-        out = [self._combine(s, memo[k], oov) for s, k, (_, oov) in zip(sentences, keys, encoded)]
+        keys = [tuple(s) for s in sentences]
+        todo = [k for k in dict.fromkeys(keys) if k not in memo]
+        if todo:
+            ids, oov = self._encode_many(todo)
+            for k, lp, o in zip(todo, self._network(ids, h0), _split(oov, [len(i) + 1 for i in ids])):
+                memo[k] = (lp, o)
+        net = np.concatenate([memo[k][0] for k in keys])
+        oov = np.concatenate([memo[k][1] for k in keys])
+        out = self._combine(sentences, net, oov)
         if memo is self._memo and len(memo) > MEMO:
             memo.clear()
         return out
