@@ -3,7 +3,7 @@
 # Usage: scripts/scoring-measure.sh CORPUS_DIR [OTHER_CORPUS_DIR]
 #   CORPUS_DIR holds train.txt valid.txt test.txt, one sentence per line (../shared/corpora/fortunes.sh DIR);
 #   OTHER_CORPUS_DIR another domain's (scripts/kjv-corpus.sh DIR), read with the model trained on the first.
-# Trains the PERFORMANCE.md recipe (tanh H=100, class output, 3 epochs), estimates a 4-gram with IRSTLM on
+# Trains the PERFORMANCE.md recipe (tanh H=100, class output, 3 epochs), estimates a 4-gram with IRSTLM (shift-beta discounting, singletons kept) on
 # the same training text (Debian: apt-get install irstlm), then prints the test perplexities of the network,
 # the n-gram model and their mixture for a few lambdas, and of dynamic evaluation for a few learning rates
 # (each chosen on the validation text; the test numbers are printed for all of them).
@@ -23,9 +23,9 @@ fi
 tail -n 2 "$work/train.log"
 if [ ! -f "$work/ngram.arpa" ]; then
   sed 's/^/<s> /; s/$/ <\/s>/' "$dir/train.txt" > "$work/train.se"
-  "$tlm" -tr="$work/train.se" -n=4 -lm=msb -bo=yes -o="$work/ngram.arpa" > "$work/tlm.log" 2>&1
+  "$tlm" -tr="$work/train.se" -n=4 -lm=sb -ps=no -bo=yes -o="$work/ngram.arpa" > "$work/tlm.log" 2>&1
 fi
-echo "== interpolation (4-gram, IRSTLM modified shift-beta)"
+echo "== interpolation (4-gram, IRSTLM shift-beta, singletons kept)"
 for split in valid test; do
   for lam in 0.3 0.5 0.7; do
     echo "-- $split, lambda $lam"

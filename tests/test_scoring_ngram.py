@@ -80,7 +80,7 @@ def test_gzip_reads_the_same(tmp_path):
     ("hello world\n", ":1: not an ARPA file"),
     ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n\\end\\\n", "1-grams section has 1 entries, the header says 2"),
     ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n", "no '\\end\\' line"),
-    ("\\data\\\nngram 1=1\n\n\\1-grams:\nx\ta\n\\end\\\n", ":5: 'x' is not a number"),
+    ("\\data\\\nngram 1=1\n\n\\1-grams:\nx\ta\n\\end\\\n", ":5: a number was expected"),
     ("\\data\\\nngram 1=1\nngram 2=1\n\\1-grams:\n-1\ta\n\\2-grams:\n-1\ta\n\\end\\\n", ":7: a 2-gram line needs"),
     ("\\data\\\nngram 1=1\nngram 2=1\n\\1-grams:\n-1\ta\n\\2-grams:\n-1\ta q\n\\end\\\n", ":7: the word 'q' has no"),
 ])

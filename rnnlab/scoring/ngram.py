@@ -26,7 +26,6 @@ import re
 
 import numpy as np
 
-from ..data.reader import read_lines
 from ..errors import DataError
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -34,17 +33,72 @@ _COUNT = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)$")
 _SECTION = re.compile(r"^\\(\d+)-grams:$")
 
 
-def _gz_lines(path):
-    """(line number, text) of a gzip-compressed UTF-8 file, with reader.read_lines' one-line errors."""
+def _read_text(path: str) -> list[str]:
+    """The lines of a UTF-8 file, gzip-compressed when its name ends in .gz; DataError naming the file (and
+    the line, for bytes that are not UTF-8). Read whole: one decode and one split are far faster than a
+    loop over lines, and an ARPA file this reader suits fits in memory anyway."""
+    from ..data.reader import check_file
+
+    check_file(path)
     try:
-        with gzip.open(path, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
-                try:
-                    yield lineno, raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise DataError(f"{path}:{lineno}: not valid UTF-8; an ARPA file is UTF-8 text") from None
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
     except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read it as gzip ({e}); give an ARPA file (.arpa or .arpa.gz)") from None
+        raise DataError(f"{path}: cannot read it ({e}); give an ARPA file (.arpa or .arpa.gz)") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 (line {line}); an ARPA file is UTF-8 text") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.split("\n")
+
+
+def _skip_blank(lines, i):
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    return i
+
+
+def _read_section(lines, i, n, path, words, prob, bow):
+    """Parse the n-gram lines from line index i to the next line starting with a backslash into prob and
+    bow (and words, for n = 1). Returns (index of that line, entries read)."""
+    k = 0
+    get = words.__getitem__
+    while i < len(lines):
+        fields = lines[i].split()
+        if not fields:
+            i += 1
+            continue
+        if fields[0].startswith("\\"):
+            break
+        if not n < len(fields) < n + 3:
+            raise DataError(f"{path}:{i + 1}: a {n}-gram line needs a log10 probability, {n} words and an "
+                            f"optional back-off weight; got {len(fields)} fields")
+        try:
+            lp = float(fields[0])
+            bo = float(fields[n + 1]) if len(fields) == n + 2 else 0.0
+            if n == 1:
+                words.setdefault(fields[1], len(words))
+            key = tuple(map(get, fields[1:n + 1]))
+        except ValueError:
+            raise DataError(f"{path}:{i + 1}: a number was expected (log10 probability, back-off weight), "
+                            f"got {lines[i].strip()[:40]!r}") from None
+        except KeyError as e:
+            raise DataError(f"{path}:{i + 1}: the word {e.args[0]!r} has no unigram; the file is damaged") from None
+        if not (lp <= 0 and math.isfinite(bo)):
+            raise DataError(f"{path}:{i + 1}: log10 probability {lp} or back-off {bo} out of range")
+        prob[key] = lp
+        if bo != 0.0:
+            bow[key] = bo
+        k += 1
+        i += 1
+    return i, k
 
 
 class ArpaModel:
@@ -76,64 +130,39 @@ class ArpaModel:
                 the message names the file and line.
         """
         p = os.fspath(path)
-        lines = _gz_lines(p) if p.endswith(".gz") else read_lines(p)
-        counts, seen, words, prob, bow = {}, {}, {}, {}, {}
-        where = "header"     # header -> data -> n (inside the \n-grams: section) -> end
-        n = 0
-        for lineno, text in lines:
-            line = text.strip()
-            if not line:
-                continue
-            if where == "header":
-                if line != "\\data\\":
-                    raise DataError(f"{p}:{lineno}: not an ARPA file (expected the line '\\data\\', got "
-                                    f"{line[:40]!r}); give an n-gram model in ARPA format")
-                where = "data"
-                continue
-            m = _SECTION.match(line)
-            if m or line == "\\end\\":
-                if where != "data" and seen.get(n, 0) != counts[n]:
-                    raise DataError(f"{p}:{lineno}: the {n}-grams section has {seen.get(n, 0)} entries, the "
-                                    f"header says {counts[n]}; the file is damaged")
-                if line == "\\end\\":
-                    where = "end"
-                    break
-                n = int(m.group(1))
-                if n not in counts:
-                    raise DataError(f"{p}:{lineno}: a {n}-grams section the header does not announce")
-                where = n
-                continue
-            if where == "data":
-                m = _COUNT.match(line)
-                if not m:
-                    raise DataError(f"{p}:{lineno}: expected 'ngram N=COUNT' or a '\\1-grams:' section, got "
-                                    f"{line[:40]!r}; not an ARPA file")
+        lines = _read_text(p)
+        counts, words, prob, bow = {}, {}, {}, {}
+        i = _skip_blank(lines, 0)
+        if i == len(lines) or lines[i].strip() != "\\data\\":
+            got = lines[i].strip()[:40] if i < len(lines) else "nothing"
+            raise DataError(f"{p}:{i + 1}: not an ARPA file (expected the line '\\data\\', got {got!r}); give "
+                            "an n-gram model in ARPA format")
+        i += 1
+        while i < len(lines) and not lines[i].startswith("\\"):      # ngram N=COUNT lines
+            line = lines[i].strip()
+            m = _COUNT.match(line)
+            if line and not m:
+                raise DataError(f"{p}:{i + 1}: expected 'ngram N=COUNT' or a '\\1-grams:' section, got "
+                                f"{line[:40]!r}; not an ARPA file")
+            if m:
                 counts[int(m.group(1))] = int(m.group(2))
-                continue
-            fields = line.split()
-            if len(fields) not in (n + 1, n + 2):
-                raise DataError(f"{p}:{lineno}: a {n}-gram line needs a log10 probability, {n} words and an "
-                                f"optional back-off weight; got {len(fields)} fields")
-            try:
-                lp = float(fields[0])
-                bo = float(fields[n + 1]) if len(fields) == n + 2 else None
-            except ValueError:
-                raise DataError(f"{p}:{lineno}: {fields[0]!r} is not a number (a log10 probability)") from None
-            if lp > 0 or math.isnan(lp) or (bo is not None and not math.isfinite(bo)):
-                raise DataError(f"{p}:{lineno}: log10 probability {lp} / back-off {bo} out of range")
-            if n == 1:
-                words.setdefault(fields[1], len(words))
-            try:
-                key = tuple(words[w] for w in fields[1:n + 1])
-            except KeyError as e:
-                raise DataError(f"{p}:{lineno}: the word {e.args[0]!r} has no unigram; the file is damaged") from None
-            prob[key] = lp
-            seen[n] = seen.get(n, 0) + 1
-            if bo is not None and bo != 0.0:
-                bow[key] = bo
-        if where != "end":
-            what = "no '\\data\\' line" if where == "header" else "no '\\end\\' line (truncated?)"
-            raise DataError(f"{p}: not a complete ARPA file: {what}")
+            i += 1
+        while i < len(lines):
+            line = lines[i].strip()
+            if line == "\\end\\":
+                break
+            m = _SECTION.match(line)
+            if not m:
+                raise DataError(f"{p}:{i + 1}: expected a '\\N-grams:' section or '\\end\\', got {line[:40]!r}")
+            n = int(m.group(1))
+            if n not in counts:
+                raise DataError(f"{p}:{i + 1}: a {n}-grams section the header does not announce")
+            i, k = _read_section(lines, i + 1, n, p, words, prob, bow)
+            if k != counts[n]:
+                raise DataError(f"{p}:{i + 1}: the {n}-grams section has {k} entries, the header says "
+                                f"{counts[n]}; the file is damaged")
+        if i == len(lines):
+            raise DataError(f"{p}: not a complete ARPA file: no '\\end\\' line (truncated?)")
         if not words:
             raise DataError(f"{p}: the ARPA file lists no unigrams")
         return cls(words, prob, bow, max(counts), p)
