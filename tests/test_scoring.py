@@ -326,3 +326,45 @@ def test_line_source_reads_pipes_and_files_alike(tmp_path):
     with open(p, "rb") as f:
         from_file = list(LineSource(f, "f"))
     assert from_file == list(LineSource(io.BytesIO(raw), "b")) == [(1, "a b"), (2, "c"), (3, ""), (4, "d")]
+
+
+def test_stdin_is_answered_line_by_line(data, capsys):
+    """An interactive pipe: each line's score comes back before the next line is written."""
+    import os
+    import select
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    p = subprocess.Popen([sys.executable, "-m", "rnnlab", "score", "--model", str(data / "unk"), "-"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    try:
+        got = []
+        for line in (b"the cat sat\n", b"a dog ran on the mat\n"):
+            p.stdin.write(line)
+            p.stdin.flush()
+            ready, _, _ = select.select([p.stdout], [], [], 120)
+            assert ready, "no answer while the input stayed open"
+            got.append(p.stdout.readline())
+        p.stdin.close()
+        assert p.wait(60) == 0 and p.stdout.read() == b""
+    finally:
+        p.kill()
+    (data / "two.txt").write_text("the cat sat\na dog ran on the mat\n")
+    status, out, _ = run(capsys, "score", "--model", data / "unk", data / "two.txt")
+    assert status == 0 and b"".join(got).decode() == out
+
+
+def test_benchmark_case_runs():
+    """The n-best benchmark at smoke size: rows well formed (no timing assertion)."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.cases import score
+    from benchmarks.harness import Config, Context
+
+    rows = score.run(Context(Config(quick=True, repeats=1, warmup=0, settle=0, memory=False)))
+    assert [r.impl for r in rows] == ["Scorer.score", "score --nbest stream"]
+    assert all(r.items == 200 and r.timing.median > 0 for r in rows)
