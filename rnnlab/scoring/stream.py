@@ -60,9 +60,9 @@ def score_stream(source, scorer, data_config, write, nbest=False, carry_context=
         scored = [(r.total, i) for i, r in enumerate(results) if not r.skipped]
         if scored:
             best = group[min(scored, key=lambda t: (-t[0], t[1]))[1]][2]   # the first of the best
-            scorer.adapt(best, h0)
-            if carry_context:
+            if carry_context:           # the state the scoring pass reached, before any dynamic update
                 state["h0"] = scorer.state_after(best, h0)
+            scorer.adapt(best, h0)
 
     try:
         for lineno, text in source:
