@@ -33,7 +33,7 @@ for split in valid test; do
   done
 done
 echo "== dynamic evaluation (SGD after each sentence)"
-for lr in 0.01 0.03 0.1; do
+for lr in 0.003 0.01 0.03 0.1; do
   for split in valid test; do
     echo "-- $(basename "$dir") $split, lr $lr"
     rnnlab evaluate --model "$work/model" --test "$dir/$split.txt" --dynamic "$lr"
