@@ -209,6 +209,7 @@ class Scorer:
             self.adapt_ids(self.encode(words)[0], h0)
 
     def adapt_ids(self, ids, h0=None):
+        """``adapt`` for a sentence already encoded as ids (n,); forgets the remembered static scores."""
         x, y = self._inputs([ids])
         sgd_step(self.lm, x, y, self.dynamic, h0=h0)
         self._memo.clear()
