@@ -368,3 +368,20 @@ def test_benchmark_case_runs():
     rows = score.run(Context(Config(quick=True, repeats=1, warmup=0, settle=0, memory=False)))
     assert [r.impl for r in rows] == ["Scorer.score", "score --nbest stream"]
     assert all(r.items == 200 and r.timing.median > 0 for r in rows)
+
+
+def test_dynamic_nbest_adapts_on_each_utterances_best_after_scoring_it(data, capsys):
+    f = data / "nbest.txt"
+    f.write_text(NBEST)
+    _, out, _ = run(capsys, "score", "--model", data / "class", "--nbest", "--dynamic", "0.5", f, "--base", "e")
+    got = [float(v) for v in out.splitlines()]
+    lm, vocab, _ = load_network(data / "class")
+    sc = Scorer(lm, vocab, dynamic=0.5)
+    hyps = [line.split()[1:] for line in NBEST.splitlines()]
+    want = []
+    for group in (hyps[:3], hyps[3:5], hyps[5:]):
+        scores = [r.total for r in sc.score(group, adapt=False)]
+        want += scores
+        sc.adapt(group[int(np.argmax(scores))])
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert got[0] == got[2] and got[4] != got[0]          # within a group the model is fixed; after it, not
