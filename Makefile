@@ -27,6 +27,7 @@ demo: $(STAMP_RUN)
 ## test: lint and the whole suite (installs the test extras, and Chromium for the report test)
 test: $(STAMP_TEST)
 	@bash scripts/ensure-chromium.sh
+	@bash scripts/ensure-irstlm.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2
 

@@ -20,6 +20,8 @@ def register(sub):
     p.add_argument("--per-distance", type=int, default=200, help="--agreement: items per distance (default 200)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
     add_data_options(p, with_vocab=False)
+    from .score import add_mixture_options
+    add_mixture_options(p)
     p.set_defaults(func=run)
 
 
@@ -34,6 +36,8 @@ def run(args) -> int:
         raise ConfigError("give --test FILE (the corpus to compute perplexity on), or --agreement")
     opts = {"format": args.format, "column": args.column, "field": args.field, "errors": args.errors,
             "skip_bad_lines": args.skip_bad_lines}
+    if args.ngram or args.lam is not None or args.dynamic is not None:
+        return run_mixture(args, opts)
     r = evaluate_model(args.model, args.test, opts)
     if args.json:
         print(json.dumps(r))
@@ -42,6 +46,19 @@ def run(args) -> int:
             print(r["skipped_note"])
         print(f"perplexity {r['perplexity']:.2f} | cross-entropy {r['cross_entropy']:.4f} nats/token "
               f"({r['bits_per_token']:.3f} bits) | {r['tokens']} tokens in {r['sentences']} sentences")
+    return 0
+
+
+def run_mixture(args, opts) -> int:
+    """``rnnlab evaluate --ngram/--lambda/--dynamic``: ``rnnlab.scoring.evaluate.evaluate_mixture``,
+    printed as lines or JSON; returns 0."""
+    from ..errors import ConfigError
+    from ..scoring.evaluate import evaluate_mixture, format_mixture
+
+    if args.lam is not None and not args.ngram:
+        raise ConfigError("--lambda weighs the network against an n-gram model; give --ngram FILE too")
+    r = evaluate_mixture(args.model, args.test, opts, ngram=args.ngram, lam=args.lam, dynamic=args.dynamic)
+    print(json.dumps(r) if args.json else "\n".join(format_mixture(r)))
     return 0
 
 
