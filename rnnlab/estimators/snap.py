@@ -79,6 +79,7 @@ class SnAp2(RTRL):
         super()._reset()
         G, H, P = self.spec.gates, self.spec.hidden, self.spec.parts
         W = self.params["weight_hh_l0"].reshape(G, H, H)       # W[g, k, j]: unit j -> gate g of unit k
-        reach = (W != 0).any(axis=0).T | np.eye(H, dtype=bool)  # reach[j, k]: j moves k within a step
-        self._mask = reach[None, :, None, None, None, :].astype(self.dtype)
-        self._mask = np.broadcast_to(self._mask, (1, H, 1, 1, P, H))
+        reach = (W != 0).any(axis=0) | np.eye(H, dtype=bool)     # reach[k, j]: j moves k within a step
+        K = self.layer.input_size + H + 2
+        mask = np.broadcast_to(reach[None, :, None, :, None], (P, H, G, H, K)).astype(self.dtype)
+        self._mask = mask.reshape(1, P * H, G * H * K)
