@@ -93,7 +93,7 @@ def test_immediate_influence_matches_torch(kind, leak):
     _, sv = step_forward(spec, layer.params, x, s)
     Di, Dh = immediate(spec, sv)                               # (B, G, S)
     ui, uh = inputs_u(sv)
-    G, S = spec.gates, s.shape[1]
+    S = s.shape[1]
     unit = np.arange(S) % H                                    # state index -> its unit j
     onj = (unit[:, None] == np.arange(H)[None, :])             # (S, H)
     # ours[b, s, g, j, m] = [unit(s) = j] D[b, g, s] u[b, m]

@@ -15,7 +15,7 @@ from .._version import __version__
 from ..errors import RnnlabError
 
 # modules in rnnlab.cli, in the order `rnnlab --help` lists them
-COMMANDS = ["train", "evaluate", "generate", "diagnose", "experiment", "gradcheck", "scale"]
+COMMANDS = ["train", "evaluate", "generate", "diagnose", "experiment", "gradcheck", "scale", "estimators"]
 
 
 class _Parser(argparse.ArgumentParser):
