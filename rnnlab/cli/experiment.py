@@ -57,6 +57,12 @@ def register(sub):
                    help="clip every gradient entry to [-V, V] (default: off)")
     g.add_argument("--omega", type=float, default=0.0, metavar="ALPHA",
                    help="weight of Pascanu et al.'s vanishing-gradient regulariser, RNN models (default 0)")
+    g.add_argument("--estimator", default=None, metavar="NAME",
+                   help="train online with this gradient algorithm (rnnlab.estimators: bptt, tbptt-K, checkpointed, "
+                        "rtrl, uoro, kf-rtrl, snap-1, snap-2, rflo, eprop), updating every --update-every steps; "
+                        "the add task always trains this way (default bptt)")
+    g.add_argument("--update-every", type=int, default=None, metavar="K",
+                   help="with --estimator: steps between weight updates (default 1; BPTT: its window, 10)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--eval-every", type=int, default=d.eval_every,
                    help=f"steps between checks for an early solve (default {d.eval_every})")
@@ -68,6 +74,9 @@ def register(sub):
 def run(args) -> int:
     """``rnnlab experiment``: ``rnnlab.experiment.run_experiment`` over the grid of ``args``, then the
     summary table; returns 0."""
+    if args.estimator or args.task == "add":   # online training with rnnlab.estimators (its own runner)
+        from ..estimators.online import run_online_experiment
+        return run_online_experiment(args)
     from ..experiment import ExperimentConfig, run_experiment
     from ..tasks.train import TrainConfig
 
