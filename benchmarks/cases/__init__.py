@@ -1,7 +1,7 @@
 """Benchmark cases: each is a function ``run(ctx) -> list[Row]`` that times its implementations side by
 side with ``harness.compare``. ``CASES`` runs in order; matmul comes first because the others report
 their GFLOP/s as a share of its rate. To add a case, write such a function and list it here."""
-from . import layers, lm, matmul, train
+from . import estimators, layers, lm, matmul, train
 
 CASES = {
     "matmul": matmul.run,
@@ -11,4 +11,5 @@ CASES = {
     "lm-reference": lm.run_reference,
     "lm-class": lm.run_class,
     "train": train.run,
+    "estimators": estimators.run,
 }

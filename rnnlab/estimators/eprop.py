@@ -77,7 +77,7 @@ class EPropExact(EProp):
     def _advance(self, sv, state):
         super()._advance(sv, state)
         self.xs.append(sv["x"])
-        self.traces.append(self.E[..., 0].copy())                 # (G, H, K, B): the h part of eps_t
+        self.traces.append(self.E[0].copy())                      # (B, G, H, K): the h part of eps_t
 
     def _learn(self, dh_t):
         self.douts.append(dh_t)
@@ -94,7 +94,7 @@ class EPropExact(EProp):
             _, dgh, _ = bptt(self.layer.cell, cache[0], W_hh, dout)
             signal = dout.copy()
             signal[:-1] += dgh[1:] @ W_hh                           # L_t = dL_t/dh_t + dL/dgh_{t+1} W_hh
-            g = np.einsum("tgjmb,tbj->gjm", np.stack(self.traces), signal)
+            g = np.einsum("tbgjm,tbj->gjm", np.stack(self.traces), signal)
             Ki = self.layer.input_size + 1
             self._gi[0] += g[:, :, :Ki]
             self._gh[0] += g[:, :, Ki:]

@@ -35,7 +35,7 @@ class DiagonalTrace(Estimator):
     def _reset(self):
         G, H, P = self.spec.gates, self.spec.hidden, self.spec.parts
         K = self.layer.input_size + H + 2
-        self.E = np.zeros((G, H, K, self.B, P), dtype=self.dtype)   # trace of parameter (g, j, m) at unit j
+        self.E = np.zeros((P, self.B, G, H, K), dtype=self.dtype)   # E[p, b, g, j, m]: at state part p of unit j
 
     def _blocks(self, sv):
         raise NotImplementedError
@@ -43,20 +43,26 @@ class DiagonalTrace(Estimator):
     def _advance(self, sv, state):
         G, H, P, B = self.spec.gates, self.spec.hidden, self.spec.parts, self.B
         Jd = self._blocks(sv)                                   # (B, P_out, P_in, H)
+        E = self.E
         if P == 1:
-            E = self.E * Jd[:, 0, 0, :].T[None, :, None, :, None]
+            E *= Jd[None, :, 0, 0, None, :, None]               # in place: one pass over the trace
         else:
-            E = np.einsum("bqpj,gjmbp->gjmbq", Jd, self.E)
-        Di, Dh = immediate(self.spec, sv)
+            E = np.einsum("bqpj,pbgjm->qbgjm", Jd, E)
+        Di, Dh = immediate(self.spec, sv)                       # (B, G, P H)
         ui, uh = inputs_u(sv)
         Ki = ui.shape[1]
-        E[:, :, :Ki] += np.einsum("bgpj,bm->gjmbp", Di.reshape(B, G, P, H), ui)
-        E[:, :, Ki:] += np.einsum("bgpj,bm->gjmbp", Dh.reshape(B, G, P, H), uh)
+        Di = Di.reshape(B, G, P, H).transpose(2, 0, 1, 3)[..., None]     # (P, B, G, H, 1)
+        Dh = Dh.reshape(B, G, P, H).transpose(2, 0, 1, 3)[..., None]
+        if self.spec.shared:      # one D for both groups: one product over [u^i, u^h]
+            E += Di * np.concatenate([ui, uh], axis=1)[None, :, None, None, :]
+        else:
+            E[..., :Ki] += Di * ui[None, :, None, None, :]
+            E[..., Ki:] += Dh * uh[None, :, None, None, :]
         self.E = E
 
     def _learn(self, dh_t):
         Ki = self.layer.input_size + 1
-        g = np.einsum("gjmb,bj->gjm", self.E[..., 0], dh_t)
+        g = np.einsum("bgjm,bj->gjm", self.E[0], dh_t)
         self._gi[0] += g[:, :, :Ki]
         self._gh[0] += g[:, :, Ki:]
 

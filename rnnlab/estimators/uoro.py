@@ -46,27 +46,38 @@ class UORO(Estimator):
         G, H, S = self.spec.gates, self.spec.hidden, self.spec.parts * self.spec.hidden
         R, B, I = self.draws, self.B, self.layer.input_size
         self.s = np.zeros((R, B, S), dtype=self.dtype)
-        self.ti = np.zeros((R, B, G, H, I + 1), dtype=self.dtype)
-        self.th = np.zeros((R, B, G, H, H + 1), dtype=self.dtype)
+        # theta~ = alpha * [Ti | Th]: the scale alpha (R, B) is kept apart so that dividing by rho0 is not
+        # a pass over the P entries (folded back in when it drifts far from 1)
+        self.alpha = np.ones((R, B), dtype=self.dtype)
+        self.Ti = np.zeros((R, B, G * H, I + 1), dtype=self.dtype)
+        self.Th = np.zeros((R, B, G * H, H + 1), dtype=self.dtype)
 
     def _advance(self, sv, state):
-        G, H = self.spec.gates, self.spec.hidden
         R, B, S = self.s.shape
         s_fwd = state_jvp(self.spec, sv, self.params["weight_hh_l0"], self.s)        # (R, B, S)
         nu = self.rng.choice(np.array([-1.0, 1.0], dtype=self.dtype), size=(R, B, S))
         dgi, dgh, _, _ = local_vjp(self.spec, sv, nu)                               # (R, B, G H)
         ui, uh = inputs_u(sv)
-        nMi = dgi.reshape(R, B, G, H, 1) * ui[None, :, None, None, :]              # nu^T Mbar_t
-        nMh = dgh.reshape(R, B, G, H, 1) * uh[None, :, None, None, :]
-        rho0 = _ratio_sqrt(np.sqrt(_sq(self.ti) + _sq(self.th)), np.sqrt(_sq(s_fwd)))
-        rho1 = _ratio_sqrt(np.sqrt(_sq(nMi) + _sq(nMh)), np.sqrt(_sq(nu)))
-        r0, r1 = rho0[..., None], rho1[..., None]
-        self.s = r0 * s_fwd + r1 * nu
-        r0, r1 = rho0[..., None, None, None], rho1[..., None, None, None]
-        self.ti = self.ti / r0 + nMi / r1
-        self.th = self.th / r0 + nMh / r1
+        # nu^T Mbar_t = [dgi (x) u^i, dgh (x) u^h]: its norm is a product of norms, no need to build it
+        n_nuM = np.sqrt(np.einsum("rbk,rbk->rb", dgi, dgi) * np.einsum("bk,bk->b", ui, ui)
+                        + np.einsum("rbk,rbk->rb", dgh, dgh) * np.einsum("bk,bk->b", uh, uh))
+        n_theta = np.abs(self.alpha) * np.sqrt(_sq(self.Ti) + _sq(self.Th))
+        rho0 = _ratio_sqrt(n_theta, np.sqrt(_sq(s_fwd)))
+        rho1 = _ratio_sqrt(n_nuM, np.sqrt(_sq(nu)))
+        self.s = rho0[..., None] * s_fwd + rho1[..., None] * nu
+        self.alpha = self.alpha / rho0
+        f = (1.0 / (rho1 * self.alpha))[..., None, None]
+        self.Ti += (dgi[..., None] * f) * ui[None, :, None, :]
+        self.Th += (dgh[..., None] * f) * uh[None, :, None, :]
+        if np.any((np.abs(self.alpha) > 1e8) | (np.abs(self.alpha) < 1e-8)):
+            self.Ti *= self.alpha[..., None, None]
+            self.Th *= self.alpha[..., None, None]
+            self.alpha[...] = 1.0
 
     def _learn(self, dh_t):
-        c = np.einsum("rbh,bh->rb", self.s[..., :self.spec.hidden], dh_t)   # dL_t/dh_t . s~_t
-        self._gi += np.einsum("rb,rbgjm->rgjm", c, self.ti)
-        self._gh += np.einsum("rb,rbgjm->rgjm", c, self.th)
+        R, B = self.alpha.shape
+        H = self.spec.hidden
+        c = np.einsum("rbh,bh->rb", self.s[..., :H], dh_t) * self.alpha         # dL_t/dh_t . s~_t, times alpha
+        c = c[:, None, :]                                                          # (R, 1, B)
+        self._gi += np.matmul(c, self.Ti.reshape(R, B, -1)).reshape(self._gi.shape)
+        self._gh += np.matmul(c, self.Th.reshape(R, B, -1)).reshape(self._gh.shape)
