@@ -234,3 +234,23 @@ def test_errors_are_clear():
     est.reset(2)
     with pytest.raises(ShapeError):
         est.step(x[0, :, :2])
+
+
+@pytest.mark.parametrize("kind", CELLS)
+@pytest.mark.parametrize("every", [1, 3])
+def test_online_truncated_bptt_keeps_k_steps_across_updates(kind, every):
+    """tbptt-K updating every step (or every 3): with frozen weights the updates sum to the layer's
+    per-output truncation over the whole sequence (K steps of context are carried across updates)."""
+    layer, x, dout = problem(kind, T=14)
+    _, _, cache = layer.forward(x)
+    ref = layer.backward(cache, dout, truncate=4)[2]
+    est = make_estimator("tbptt-4", layer)
+    est.reset(x.shape[1])
+    total = {k: np.zeros_like(v) for k, v in layer.params.items()}
+    for t in range(x.shape[0]):
+        est.step(x[t])
+        est.learn(dout[t])
+        if (t + 1) % every == 0 or t == x.shape[0] - 1:
+            for k, v in est.gradient().items():
+                total[k] += v
+    assert rel_error(total, ref) <= 1e-12

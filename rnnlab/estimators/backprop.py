@@ -51,12 +51,17 @@ class BPTT(Estimator):
 
     def _reset(self):
         self._chunk_start()
+        self.ctx_x, self.ctx_s = [], []     # tbptt-K online: the K steps before the window (inputs, entering states)
 
     def _chunk_start(self):
         self.state0, self.xs, self.douts = self.state.copy(), [], []
 
     def _advance(self, sv, state):
+        if self.truncate is not None and not self.xs:
+            self.state0 = self.state.copy()
         self.xs.append(sv["x"])
+        if self.truncate is not None:
+            self.ctx_s.append(self.state.copy())
         self.forward_steps += 1
 
     def _learn(self, dh_t):
@@ -69,10 +74,20 @@ class BPTT(Estimator):
         return grads
 
     def _grads(self):
-        if self.xs:
+        if not self.xs:
+            g = {k: np.zeros_like(v) for k, v in self.params.items()}
+        elif self.truncate is None:
             g = self._backward(np.stack(self.xs), np.stack(self.douts), self.state0)
         else:
-            g = {k: np.zeros_like(v) for k, v in self.params.items()}
+            # per-output truncation across update boundaries: the outputs since the last update reach back
+            # K steps, into the K steps kept from before (whose own outputs were already counted: dout 0)
+            n_ctx = len(self.ctx_x)
+            x = np.stack(self.ctx_x + self.xs)
+            dout = np.concatenate([np.zeros((n_ctx,) + self.douts[0].shape, dtype=self.dtype), np.stack(self.douts)])
+            g = self._backward(x, dout, self.ctx_s[0])
+            keep = self.truncate
+            self.ctx_x = (self.ctx_x + self.xs)[-keep:] if keep else []
+            self.ctx_s = self.ctx_s[-keep:] if keep else []
         self._chunk_start()
         return {k: v[None] for k, v in g.items()}
 

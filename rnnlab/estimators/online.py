@@ -9,11 +9,12 @@ One update of the loop, every ``update_every`` time steps (k):
                        est.learn(V^T dL_t/do_t);  readout gradient += dL_t/do_t h_t^T     (exact, local)
     every k steps:     g = est.gradient() + readout gradient;  clip g;  optimiser step on the weights
 
-The estimator's influence state is carried across updates (and, for a stream task, never reset); a
-reverse-mode estimator (bptt, tbptt-K, checkpointed) backpropagates through the k steps since its last
-update, so for them k is the truncation window (Williams & Peng's TBPTT(k, k)); tbptt-K's per-output
-truncation K applies within that window. Learning signals are the loss's own gradient through the
-readout (symmetric feedback for e-prop and RFLO).
+The estimator's influence state is carried across updates (and, for a stream task, never reset).
+bptt and checkpointed backpropagate through the k steps since their last update, so for them k is the
+window (Williams & Peng's TBPTT(k, k), default k = 10); tbptt-K keeps the K steps before the window, so
+the loss at every step reaches back exactly K steps whatever k is (default k = 1, an update every step
+like the forward-mode algorithms). Learning signals are the loss's own gradient through the readout
+(symmetric feedback for e-prop and RFLO).
 
 Tasks: the stream task ``add`` (``rnnlab.tasks.add``) runs B continuous streams; the sequence tasks
 (adding, copy, temporal-order) draw a fresh batch of B sequences, reset state and influence, and update
@@ -48,7 +49,7 @@ ONLINE_TASKS = {**TASKS, "add": Add}
 class OnlineConfig:
     """One online run (``rnnlab experiment ... --estimator NAME``)."""
     estimator: str = "bptt"         # any name of rnnlab.estimators
-    update_every: int | None = None  # k; default 1 for forward-mode algorithms, the truncation K (or 10) for BPTT
+    update_every: int | None = None  # k; default 1, but 10 for bptt and checkpointed (their window)
     hidden_size: int = 32
     batch_size: int = 16            # parallel streams / sequences
     optimizer: str = "adam"
@@ -73,10 +74,7 @@ class OnlineConfig:
     def k(self) -> int:
         if self.update_every is not None:
             return int(self.update_every)
-        cls, extra = parse_name(self.estimator)
-        if self.estimator in ("bptt", "checkpointed") or self.estimator.startswith("tbptt-"):
-            return max(1, extra.get("truncate", 10))
-        return 1
+        return 10 if self.estimator in ("bptt", "checkpointed") else 1
 
 
 class _Model:
