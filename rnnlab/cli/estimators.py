@@ -56,6 +56,7 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..estimators import parse_name
     from ..estimators.measure import MeasureConfig, config_dict, measure, model_problem, synthetic_problem
+    from ..threads import blas_threads
 
     cfg = MeasureConfig(cell=args.cell, hidden=args.hidden, length=args.length, input_size=args.input_size,
                         batch=args.batch, dtype=args.dtype, draws=args.draws, truncate=args.truncate,
@@ -79,7 +80,8 @@ def run(args) -> int:
               f"{1e3 * r['seconds_per_step']:.3g} ms/step  peak {r['peak_bytes'] / 2**20:.3g} MiB", file=sys.stderr,
               flush=True)
 
-    records = measure(layer, x, dout, cfg, names, progress)
+    with blas_threads(1):   # the steps' products are small: one BLAS thread, as training uses (rnnlab.threads)
+        records = measure(layer, x, dout, cfg, names, progress)
     with open(os.path.join(args.out, "estimators.json"), "w") as f:
         json.dump({"config": {**config_dict(cfg), "model": args.model}, "records": records}, f, indent=1)
     written = ["estimators.json"]

@@ -62,7 +62,8 @@ def register(sub):
                         "rtrl, uoro, kf-rtrl, snap-1, snap-2, rflo, eprop), updating every --update-every steps; "
                         "the add task always trains this way (default bptt)")
     g.add_argument("--update-every", type=int, default=None, metavar="K",
-                   help="with --estimator: steps between weight updates (default 1; bptt and checkpointed: 10, their window)")
+                   help="with --estimator: steps between weight updates "
+                        "(default 1; bptt and checkpointed: 10, their window)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--eval-every", type=int, default=d.eval_every,
                    help=f"steps between checks for an early solve (default {d.eval_every})")

@@ -66,6 +66,7 @@ def _title(ax, records):
 
 
 def fig_bias_variance(records):
+    """Figure: squared bias and variance over the draws, relative to ||g*||^2, one pair of bars per algorithm."""
     plt = _plt()
     recs = [r for r in records if r.get("applicable")]
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -86,6 +87,7 @@ def fig_bias_variance(records):
 
 
 def fig_distance(records):
+    """Figure: cosine of each algorithm's distance-d term with the exact one, against d."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for r in records:

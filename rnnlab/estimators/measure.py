@@ -69,6 +69,7 @@ class MeasureConfig:
             raise ConfigError(f"unknown cell {self.cell!r}; choose rnn, lstm or gru")
 
     def names(self) -> list[str]:
+        """Every algorithm's name, tbptt with this config's K."""
         return [n.format(k=self.truncate) for n in DEFAULT_ESTIMATORS]
 
 
@@ -276,4 +277,5 @@ def measure(layer, x, dout, cfg: MeasureConfig, names=None, progress=None) -> li
 
 
 def config_dict(cfg: MeasureConfig) -> dict:
+    """The configuration as a JSON-able dict (written into estimators.json)."""
     return asdict(cfg)

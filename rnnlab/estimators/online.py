@@ -40,6 +40,7 @@ from ..tasks import MODELS, TASKS, Task
 from ..tasks.add import Add, plateaus, soft_xent
 from ..tasks.base import SUCCESS_FRACTION_WRONG, one_hot
 from ..tasks.readout import mse_loss, xent_loss
+from ..threads import blas_threads
 from . import make_estimator, parse_name
 
 ONLINE_TASKS = {**TASKS, "add": Add}
@@ -72,6 +73,7 @@ class OnlineConfig:
             raise ConfigError(f"update-every must be a positive integer, got {self.update_every!r}")
 
     def k(self) -> int:
+        """The update interval: ``update_every``, else 10 for bptt and checkpointed and 1 for the others."""
         if self.update_every is not None:
             return int(self.update_every)
         return 10 if self.estimator in ("bptt", "checkpointed") else 1
@@ -275,7 +277,8 @@ def run_online_experiment(args) -> int:
                 say = None if args.quiet else (lambda step, loss, m=m, n=n, s=s: print(
                     f"{m} {args.task}({n}) seed {s} {base.estimator}: step {step} | loss {loss:.4f}",
                     file=sys.stderr, flush=True))
-                rec = train_online(tasks[n], m, cfg, progress=say)
+                with blas_threads(1):   # small products: a second BLAS thread only waits (rnnlab.threads)
+                    rec = train_online(tasks[n], m, cfg, progress=say)
                 records.append(rec)
                 with open(os.path.join(args.out, "results.json"), "w") as f:
                     json.dump({"config": {"task": args.task, "online": asdict(base)}, "records": records}, f, indent=1)
