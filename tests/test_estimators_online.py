@@ -148,3 +148,17 @@ def test_experiment_with_an_estimator_writes_results(tmp_path, capsys):
     rec = json.loads((out / "results.json").read_text())["records"][0]
     assert rec["estimator"] == "uoro" and rec["task"] == "add" and len(rec["curve"]) == 2
     assert "0.4545" in (out / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_estimators_on_a_trained_language_model(tmp_path):
+    """--model: the model's own weights, validation text and output layer's learning signals."""
+    corpus = "builtin:agreement?n=300"
+    assert main(["train", "--train", corpus, "--cell", "gru", "--hidden", "6", "--embedding", "5", "--epochs", "1",
+                 "--batch-size", "16", "--out", str(tmp_path / "m"), "--quiet", "--no-report"]) == 0
+    out = tmp_path / "est"
+    assert main(["estimators", "--model", str(tmp_path / "m"), "--length", "8", "--batch", "2", "--draws", "3",
+                 "--max-distance", "3", "--estimators", "bptt,rtrl,snap-1", "--out", str(out), "--quiet"]) == 0
+    recs = {r["estimator"]: r for r in json.loads((out / "estimators.json").read_text())["records"]}
+    assert recs["rtrl"]["relative_error"] < 1e-12 and recs["rtrl"]["cell"] == "gru" and recs["rtrl"]["hidden"] == 6
+    assert recs["snap-1"]["relative_error"] > 1e-6
