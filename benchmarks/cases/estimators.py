@@ -2,8 +2,9 @@
 
 One call runs one whole sequence (T steps, B sequences) through the algorithm's ``sequence_gradient``;
 the row's time is per call, the throughput in time steps. Per algorithm the exponent of time ~ n^p is
-fitted by least squares on log time against log n: RTRL should be near 4 (its J_t M_{t-1} product has
-S^2 P ~ n^4 terms), UORO and SnAp-1 near 2 (O(n^2) per step, like BPTT's). At the largest n the ratio to
+fitted by least squares on log time against log n (over all sizes, and between the two largest, since a fixed
+cost per step of NumPy calls flattens the fit at small n): RTRL should be near 4 (its J_t M_{t-1} product has
+S^2 P ~ n^4 terms), UORO and SnAp-1 near 2 (O(n^2) per step, like BPTT's). At n = 128 the ratio to
 BPTT (the layer's forward and backward) is printed: target, UORO and SnAp-1 within 3x of BPTT's time.
 Peak memory (child process, RSS): stored BPTT against checkpointed BPTT on a long sequence (T states
 against about 2 sqrt(T)).
@@ -47,15 +48,18 @@ def run(ctx: Context) -> list:
         for n in ns:
             t = compare({name: estimator_step(name, "rnn", n, T, B)}, cfg)[name]
             per[(name, n)] = t
-    top = max(sizes["bptt"])
+    top = 128 if 128 in sizes["bptt"] else max(sizes["bptt"])     # the target is stated at n = 128
     for name, ns in sizes.items():
-        p = fitted_exponent(ns, [per[(name, n)].median / T for n in ns])
-        print(f"[estimators] {name}: time per step ~ n^{p:.2f} (target {targets[name]}) over n = {ns}",
-              file=sys.stderr)
+        secs = [per[(name, n)].median / T for n in ns]
+        p = fitted_exponent(ns, secs)
+        # a fixed cost per step (NumPy calls) flattens the fit at small n: the two largest sizes say more
+        p2 = fitted_exponent(ns[-2:], secs[-2:])
+        print(f"[estimators] {name}: time per step ~ n^{p:.2f} over n = {ns}, n^{p2:.2f} between the two largest "
+              f"(target {targets[name]})", file=sys.stderr)
         for n in ns:
             t = per[(name, n)]
             ratio = None
-            note = f"time ~ n^{p:.2f}, target {targets[name]}" if n == max(ns) else ""
+            note = f"time ~ n^{p:.2f} (n^{p2:.2f} at the top), target {targets[name]}" if n == max(ns) else ""
             if n == top and name in ("uoro", "snap-1", "kf-rtrl"):
                 ratio = per[("bptt", n)].median / t.median
                 note += "; target for uoro, snap-1: >= 0.33x (within 3x of bptt)"

@@ -15,10 +15,11 @@ J_t A_{t-1}, merges the two Kronecker products with two random signs c1, c2:
 unbiased because E[c1 c2] = 0. The gradient estimate is dL_t/dW_{k,m} = (dL_t/dh_t^T A_t)_k u~_t[m].
 J_t A_{t-1} is a product of an n x n Jacobian with an n x n matrix: O(n^3) per step.
 
-Only the plain RNN has this structure: a gated cell's parameters enter through G gate blocks whose
-immediate influence D_t (x) u_t is a sum of G Kronecker products with different factors (each gate has
-its own diagonal, and the GRU's n-gate reads r * (W_hn h_{t-1})), so one Kronecker factor per step does
-not describe it; Mujika et al. derive KF-RTRL for the RNN (and an RHN variant) only.
+Implemented for the plain RNN, where A is H x H. The GRU's immediate influence is not one Kronecker
+product: its n-gate reads W_in x_t + r * (W_hn h_{t-1}), so the columns of an n-gate row that multiply x_t
+and those that multiply h_{t-1} carry different factors (D vs r D) and the influence is a sum of two
+products. The LSTM's does factor (every gate row sees the same u_t, so Mbar_t = u_t (x) Dtilde_t with
+Dtilde_t of size 2H x 4H), but A would then be 2H x 4H and that variant is not implemented here.
 """
 from __future__ import annotations
 
@@ -37,8 +38,10 @@ class KFRTRL(Estimator):
     stochastic = True
 
     def _unsupported(self) -> str:
-        return (f"kf-rtrl needs a Kronecker-factored step Jacobian, which only the plain RNN has; "
-                f"{self.spec.kind} gates do not factor (use uoro, snap-1 or rtrl)")
+        why = ("the GRU's reset gate scales W_hn h, so its immediate influence is no single Kronecker product"
+               if self.spec.kind == "gru" else
+               "the LSTM's 2H x 4H Kronecker factor is not implemented")
+        return f"kf-rtrl needs a Kronecker-factored step Jacobian and is implemented for the plain RNN only: {why}"
 
     def _reset(self):
         H, I, R, B = self.spec.hidden, self.layer.input_size, self.draws, self.B

@@ -9,7 +9,9 @@ learning signals dL_t/dh_t. Per estimator, with g its gradient (all parameters o
 
     cosine          cos(g, g*)                            (stochastic: the mean over draws of one draw's)
     relative_error  ||g - g*|| / ||g*||                   (stochastic: the mean over draws)
-    bias2           ||E g - g*||^2 / ||g*||^2             (E over the K draws; deterministic: relative_error^2)
+    bias2           ||E g - g*||^2 / ||g*||^2             (E: the mean of the K draws, so an unbiased
+                                                          algorithm shows about variance / K; deterministic:
+                                                          relative_error^2)
     variance        E ||g - E g||^2 / ||g*||^2            (0 for a deterministic algorithm)
     seconds_per_step, peak_bytes   one run (one draw) over the sequence, wall clock / T and tracemalloc's
                     peak of the memory NumPy allocates during it (NumPy reports its buffers to tracemalloc)
