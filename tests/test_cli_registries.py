@@ -2,6 +2,7 @@
 import pytest
 
 import rnnlab.data
+import rnnlab.estimators.online
 import rnnlab.experiment
 import rnnlab.init
 import rnnlab.layers
@@ -26,7 +27,9 @@ def test_choices_are_the_registries():
     assert choices("train", "--format")[0] == list(rnnlab.data.FORMATS)
     assert choices("experiment", "--optimizer")[0] == list(rnnlab.optim.OPTIMIZERS)
     assert choices("experiment", "--init")[0] == list(rnnlab.init.SCHEMES)
-    assert choices("experiment", "task")[0] == list(rnnlab.experiment.TASK_NAMES)
+    online_only = [t for t in rnnlab.estimators.online.ONLINE_TASKS if t not in rnnlab.experiment.TASK_NAMES]
+    assert online_only == ["add"]
+    assert choices("experiment", "task")[0] == list(rnnlab.experiment.TASK_NAMES) + online_only
     assert build_parser().commands["train"].get_default("forget_bias") == rnnlab.layers.DEFAULT_FORGET_BIAS
 
 

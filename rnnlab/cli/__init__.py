@@ -21,7 +21,7 @@ from .._version import __version__
 from ..errors import RnnlabError
 
 # modules in rnnlab.cli, in the order `rnnlab --help` lists them
-COMMANDS = ["train", "evaluate", "score", "generate", "diagnose", "experiment", "gradcheck", "scale"]
+COMMANDS = ["train", "evaluate", "score", "generate", "diagnose", "experiment", "gradcheck", "scale", "estimators"]
 INTERNAL_ERROR = 70  # exit status of a bug (EX_SOFTWARE of sysexits.h)
 # OSErrors the user can act on: a path, a permission, the disk. Any other OSError (a bad file descriptor,
 # an invalid argument to a system call, ...) comes from rnnlab's own code and is treated as a bug.

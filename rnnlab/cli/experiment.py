@@ -15,6 +15,7 @@ def _opt_float(s):
 
 def register(sub):
     """Add the ``experiment`` sub-command to ``sub`` (the sub-parsers of ``rnnlab.cli.build_parser``)."""
+    from ..estimators.online import ONLINE_TASKS
     from ..experiment import TASK_NAMES
     from ..init import SCHEMES
     from ..layers import DEFAULT_FORGET_BIAS
@@ -23,6 +24,7 @@ def register(sub):
     from ..tasks.train import TrainConfig
 
     d = TrainConfig()
+    tasks = TASK_NAMES + tuple(t for t in ONLINE_TASKS if t not in TASK_NAMES)  # "add": online training only
     p = sub.add_parser(
         "experiment", help="train models x lengths x seeds on a long-range task; write results and a figure",
         description=f"Train every combination of --models, --lengths and seeds on TASK ({', '.join(TASK_NAMES)}), "
@@ -30,7 +32,8 @@ def register(sub):
         "summary.md and figure.png to --out. A run stops when the task is solved (fewer than 1% of 10,000 "
         "fresh sequences wrong) or its budget is spent. Re-running into the same --out resumes: finished runs "
         "are skipped.")
-    p.add_argument("task", metavar="TASK", choices=TASK_NAMES, help=" | ".join(TASK_NAMES))
+    p.add_argument("task", metavar="TASK", choices=tasks,
+                   help=" | ".join(tasks) + " (add: online training, the task of Marschall et al. 2020)")
     g = p.add_argument_group("grid")
     g.add_argument("--models", type=_list(str), default="rnn-tanh,irnn,lstm,gru",
                    help=f"comma-separated: {', '.join(MODELS)} (default %(default)s)")
@@ -63,6 +66,13 @@ def register(sub):
                    help="clip every gradient entry to [-V, V] (default: off)")
     g.add_argument("--omega", type=float, default=0.0, metavar="ALPHA",
                    help="weight of Pascanu et al.'s vanishing-gradient regulariser, RNN models (default 0)")
+    g.add_argument("--estimator", default=None, metavar="NAME",
+                   help="train online with this gradient algorithm (rnnlab.estimators: bptt, tbptt-K, checkpointed, "
+                        "rtrl, uoro, kf-rtrl, snap-1, snap-2, rflo, eprop), updating every --update-every steps; "
+                        "the add task always trains this way (default bptt)")
+    g.add_argument("--update-every", type=int, default=None, metavar="K",
+                   help="with --estimator: steps between weight updates "
+                        "(default 1; bptt and checkpointed: 10, their window)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--eval-every", type=int, default=d.eval_every,
                    help=f"steps between checks for an early solve (default {d.eval_every})")
@@ -74,6 +84,9 @@ def register(sub):
 def run(args) -> int:
     """``rnnlab experiment``: ``rnnlab.experiment.run_experiment`` over the grid of ``args``, then the
     summary table; returns 0."""
+    if args.estimator or args.task == "add":   # online training with rnnlab.estimators (its own runner)
+        from ..estimators.online import run_online_experiment
+        return run_online_experiment(args)
     from ..experiment import ExperimentConfig, run_experiment
     from ..tasks.train import TrainConfig
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The Add task of Marschall et al. (2020) trained online with every gradient algorithm of rnnlab.estimators:
+# t2 = 10 (t1 = 5) beyond truncated BPTT's window of 5, a tanh RNN of 32 units, 16 streams, Adam, an update
+# every step. Writes OUT/<estimator>/results.json (with the learning curve) and prints one table.
+#   bash scripts/estimators-add.sh [OUT]        (STEPS=20000 LR=0.001 SEEDS=1 to change the budget)
+set -euo pipefail
+OUT=${1:-runs/estimators-add}
+STEPS=${STEPS:-20000}
+LR=${LR:-0.001}
+SEEDS=${SEEDS:-1}
+RNNLAB=${RNNLAB:-rnnlab}
+PY=${PY:-python}
+for est in ${ESTIMATORS:-tbptt-5 rtrl uoro kf-rtrl snap-1 rflo eprop}; do
+  "$RNNLAB" experiment add --lengths 10 --models rnn-tanh --seeds "$SEEDS" --hidden 32 --batch-size 16 \
+    --steps "$STEPS" --eval-every 2000 --eval-sequences 500 --lr "$LR" --estimator "$est" --quiet \
+    --out "$OUT/$est" > /dev/null
+  echo "done: $est" >&2
+done
+"$PY" - "$OUT" <<'PYEOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+rows = [r for f in sorted(out.glob("*/results.json")) for r in json.loads(f.read_text())["records"]]
+if rows:
+    steps = [s for s, _ in rows[0]["curve"]]
+    print("| estimator | seed | " + " | ".join(f"loss @ {s}" for s in steps) + " | final (500 fresh streams) | s |")
+    print("|---|---|" + "---|" * len(steps) + "---|---|")
+    for r in rows:
+        pts = " | ".join(f"{l:.4f}" for _, l in r["curve"])
+        final = "n/a" if r["metric"] is None else f"{r['metric']:.4f}"
+        print(f"| {r['estimator']} | {r['seed']} | {pts} | {final} | {r['seconds']:.0f} |")
+    p = rows[0]["plateaus"]
+    print(f"\nplateaus: nothing {p['nothing']:.4f}, only t1 {p['t1_only']:.4f}, both {p['both']:.4f}")
+PYEOF
