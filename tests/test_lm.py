@@ -87,7 +87,11 @@ def test_truncated_lm_gradient_matches_torch_detach(output):
 
 @pytest.mark.parametrize("output", ["softmax", "class"])
 def test_gradcheck_finite_differences(output):
-    lm = LanguageModel(12, 5, cell="lstm", embedding_size=4, output=output, dtype=np.float64, num_classes=3)
+    # torch's uniform forget-gate bias: with the default 1.0 a few entries of weight_hh at this point are
+    # ~1e-7 of the largest gradient, where the differences' round-off (growing as eps shrinks) decides;
+    # the torch oracle (test_interop_lm) checks the default init
+    lm = LanguageModel(12, 5, cell="lstm", embedding_size=4, output=output, dtype=np.float64, num_classes=3,
+                       forget_bias=None)
     x, y = problem(V=12)
     _, grads = lm.loss_and_grads(x, y)
 
