@@ -34,6 +34,7 @@ import numpy as np
 from . import checkpoint
 from .config import ConfigMixin
 from .diagnostics.diagnose import summary_line
+from .diagnostics.snapshots import Snapshots
 from .errors import ConfigError, NumericalError, WorkerError
 from .optim import clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 
@@ -169,6 +170,8 @@ class Trainer:
                       "rollbacks": 0, "done": False}
         self.carry = None  # stream state carried across chunks
         self._good = None  # in-memory copy of the last good parameters/optimiser state
+        # the report's training slider: the lab's data at a few steps (rnnlab.diagnostics.snapshots)
+        self.snapshots = Snapshots.for_training(self.out, data, cfg.epochs * data.n_batches(0))
 
     # -- persistence ---------------------------------------------------------------------------------
 
@@ -332,6 +335,8 @@ class Trainer:
                 else:
                     # resuming mid-epoch: the epoch's order is a function of (seed, epoch); start where it stopped
                     for b, (x, y) in enumerate(self.data.epoch_batches(epoch, st["batch"]), start=st["batch"]):
+                        if self.snapshots is not None:   # before the update: the model after st["step"] updates
+                            self.snapshots.maybe(st["step"], self.lm, epoch)
                         loss, norm, n, ok = self.step(x, y)
                         st["batch"] = b + 1
                         st["step"] += 1
