@@ -298,3 +298,55 @@ def test_arrow_keys_move_t(lab_report, tmp_path):
         assert page.evaluate("location.hash") == "#model=LSTM%20%232&t=12"
     finally:
         page.close()
+
+
+def test_read_events_gives_steps(tmp_path):
+    from rnnlab.report.models import read_events
+
+    log = tmp_path / "log.jsonl"
+    recs = [{"event": "epoch", "grad_norm": 1.0 + 0.01 * i, "step": 10 * (i + 1)} for i in range(8)]
+    recs[5]["grad_norm"] = 50.0                                          # a spike: over 10x the median
+    recs.insert(3, {"event": "nonfinite", "grad_norm": "nan", "loss": "nan", "step": 33})
+    recs.insert(4, {"event": "rollback", "step": 35, "lr": 0.1})
+    log.write_text("\n".join(json.dumps(r) for r in recs) + "\n{cut short")
+    assert read_events(log) == [{"step": 33, "kind": "nonfinite"}, {"step": 35, "kind": "rollback"},
+                                {"step": 60, "kind": "spike"}]
+
+
+def test_training_slider_and_event_marks(tmp_path):
+    """Frames at steps 0, 10, 20 (a model changed in between) and an event at step 12: the hash step=S
+    shows the nearest frame, and a click on the event's mark jumps to the snapshot nearest to it."""
+    from rnnlab.report import write_report
+
+    exe = chromium()
+    lm = LM(5, "rnn", seed=4)
+    segs = segments((8,), seed=6)
+    frames = []
+    for step in (0, 10, 20):
+        frames.append(dict(lab_data(lm, segs), step=step, label=f"after {step} steps"))
+        lm.layer.params["weight_hh_l0"] *= 1.5                          # in place: the model changes
+    lab = {"cell": "rnn", "text": "a probe", "valid_loss": 2.5, "frames": frames,
+           "events": [{"step": 12, "kind": "spike"}]}
+    tokens = (np.zeros((4, 1), np.int64), np.ones((4, 1), np.int64))
+    from rnnlab.diagnostics import diagnose_lm
+
+    write_report([("m", diagnose_lm(lm, *tokens, max_distance=2))], tmp_path / "r", labs=[("m", lab)])
+    out = tmp_path / "r"
+    for frag, want in (("#model=m&t=6&step=3", 0), ("#model=m&t=6&step=16", 20), ("#model=m&t=6", 20)):
+        toks = [a for a in dom_attrs(dump(exe, tmp_path, out, frag), "tok")]
+        assert [float(a["data-log10g"]) for a in toks[:7]] == frames[want // 10]["log10_grad"]["h"][6], frag
+    page = Page(exe, (out / "report.html").as_uri() + "#model=m&t=6", str(tmp_path / "cdp"),
+                [*CHROMIUM_FLAGS, *NO_NETWORK])
+    try:
+        page.wait_for("document.querySelectorAll('.tok[data-log10g]').length > 0")
+        marks = page.evaluate("Array.from(document.querySelectorAll('#lab-timeline .event'))"
+                              ".map(e => e.getAttribute('data-step'))")
+        assert marks == ["12"]
+        page.evaluate("document.querySelector('#lab-timeline .event').dispatchEvent(new MouseEvent('click'))")
+        assert page.evaluate("location.hash") == "#model=m&t=6&step=10"
+        got = page.evaluate("Array.from(document.querySelectorAll('.tok')).slice(0, 7)"
+                            ".map(e => +e.getAttribute('data-log10g'))")
+        assert got == frames[1]["log10_grad"]["h"][6]
+        assert "after 10 steps" in page.evaluate("document.querySelector('.lab-info').textContent")
+    finally:
+        page.close()

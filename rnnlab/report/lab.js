@@ -98,7 +98,7 @@
     return n;
   }
   var root = document.getElementById('lab');
-  var panels = LAB.models.map(function (m) {
+  var panels = LAB.models.map(function (m, index) {
     var sec = node('section', {'class': 'lab-model', 'data-model': m.name}, document.getElementById('lab-models'));
     node('h3', {}, sec, m.name + ' (' + m.cell + ')');
     var info = node('p', {'class': 'lab-info'}, sec);
@@ -119,7 +119,7 @@
       st.model = m.name;
       writeHash(); update();
     });
-    return {m: m, sec: sec, info: info, sent: sent, reach: reach, reachNote: reachNote, stats: stats, frame: null,
+    return {m: m, index: index, sec: sec, info: info, sent: sent, reach: reach, reachNote: reachNote, stats: stats, frame: null,
             toks: []};
   });
 
@@ -144,7 +144,7 @@
   // the reach panel: x = d (steps back), y = log10 of the norm, fixed decades
   var RX0 = 44, RX1 = 510, RY0 = 10, RY1 = 170, YLO = -9, YHI = 3;
   function rx(d, D) { return RX0 + (RX1 - RX0) * d / Math.max(D, 1); }
-  function ry(v) { return RY1 - (RY1 - RY0) * (Math.max(YLO, Math.min(YHI, v)) - YLO) / (YHI - YLO); }
+  function ry(v) { return RY1 - (RY1 - RY0) * (Math.max(YLO - 5, Math.min(YHI + 5, v)) - YLO) / (YHI - YLO); }
   function path(pts, D) {
     return pts.filter(function (q) { return isFinite(q[1]); }).map(function (q, i) {
       return (i ? 'L' : 'M') + rx(q[0], D).toFixed(1) + ',' + ry(q[1]).toFixed(1);
@@ -159,6 +159,11 @@
   function drawReach(p, f, t) {
     var svg = p.reach, D = f.segLen;
     svg.textContent = '';
+    var clip = node('svg:clipPath', {'id': 'clip-' + p.index}, svg);   // curves leave the plot at its edges
+    node('svg:rect', {'x': RX0, 'y': RY0, 'width': RX1 - RX0, 'height': RY1 - RY0}, clip);
+    var curve = function (pts, cls) {
+      return node('svg:path', {'d': path(pts, D), 'class': cls, 'clip-path': 'url(#clip-' + p.index + ')'}, svg);
+    };
     for (var y = YLO; y <= YHI; y += 3) {
       node('svg:line', {'x1': RX0, 'x2': RX1, 'y1': ry(y), 'y2': ry(y), 'class': 'grid'}, svg);
       node('svg:text', {'x': RX0 - 4, 'y': ry(y) + 4, 'class': 'ylab'}, svg, '1e' + y);
@@ -178,20 +183,18 @@
     if (f.bound_base !== null) {
       var lb = Math.log10(f.bound_base), bp = [];
       for (var d = 0; d <= t - s0 + 1; d++) { bp.push([d, d * lb]); }
-      node('svg:path', {'d': path(bp, D), 'class': 'bound'}, svg);
+      curve(bp, 'bound');
     }
     var part = partOf(f), g0 = log10g(f, 'h', t, t), gp = [];
     for (var d2 = 0; d2 <= t - s0; d2++) { gp.push([d2, log10g(f, part, t, t - d2) - g0]); }
-    node('svg:path', {'d': path(gp, D), 'class': 'gradrel'}, svg);
+    curve(gp, 'gradrel');
     var r = null;                                       // the measured position nearest to t, same segment
     f.reach.forEach(function (q) {
       if (f.segOf[q.t] === s0 && (r === null || Math.abs(q.t - t) < Math.abs(r.t - t))) { r = q; }
     });
     var label = 'gradient ||dL_t/d' + part + '_{t-d}|| / ||dL_t/dh_t||';
     if (r !== null) {
-      node('svg:path', {'d': path(r.d.map(function (d, i) {
-        return [d, r.norm[i] === null ? NaN : Math.log10(r.norm[i])];
-      }), D), 'class': 'jac'}, svg);
+      curve(r.d.map(function (d, i) { return [d, r.norm[i] === null ? NaN : Math.log10(r.norm[i])]; }), 'jac');
       var mem = memoryLength(r);
       svg.setAttribute('data-t', String(r.t));
       svg.setAttribute('data-memory', mem === null ? '' : String(mem));

@@ -12,7 +12,6 @@ empty when s > t); ``#model=NAME&t=T`` in the URL chooses t on load.
 from __future__ import annotations
 
 import base64
-import html
 import json
 from importlib import resources
 
@@ -82,16 +81,14 @@ def render_lab(labs) -> str:
     """The lab section's HTML (hidden until its script runs; the figures below serve without scripts)."""
     data = json.dumps(payload(labs), separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     script = resources.files(__package__).joinpath("lab.js").read_text(encoding="utf-8")
-    texts = "; ".join(f"{html.escape(n)}: {html.escape(lab['text'])}" for n, lab in labs)
     return "\n".join([
         '<section id="lab" hidden><h2>The gradient, token by token</h2>',
-        "<p>Point at a token t (click to pin it; the arrow keys move it): every earlier token s is coloured by "
-        "||dL_t/dh_s||, how much the loss of predicting the word after t depends on the state the model had "
-        "just after reading s, on fixed decades shared by all models. Under each text, the reach: the norm of "
-        "the Jacobian ||ds_t/ds_{t-d}|| against d (with the tutorial's bound ||W||^d for a plain RNN) and the "
-        "effective memory length, where it falls below 1e-3. The slider k greys what truncated BPTT(k) drops; "
-        "the training slider steps through snapshots taken while the model trained (red marks: exploding-"
-        f"gradient events of its log). Texts: {texts}.</p>",
+        "<p>Point at a token t (click pins it, the arrow keys move it): each earlier token s takes the colour of "
+        "||dL_t/dh_s||, how much the loss of predicting the word after t depends on the state just after s, on "
+        "decades fixed for all models. Under each text: the Jacobian norm ||ds_t/ds_{t-d}|| against d, the "
+        "tutorial's bound ||W||^d for a plain RNN, and the memory length where the norm falls below 1e-3. The "
+        "sliders: truncated BPTT(k) (what it drops is struck out), and the snapshots kept during training (red "
+        "marks: exploding-gradient events of the training log; a click jumps to the nearest snapshot).</p>",
         '<div class="lab-controls">',
         '<span>t: <b id="lab-t"></b></span>',
         '<label>truncation <input type="range" id="lab-k" min="0" max="1" value="1"> <output id="lab-k-out"></output>'

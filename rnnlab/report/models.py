@@ -126,15 +126,18 @@ def validation_loss(model_dir, meta):
 
 
 def model_lab(model_dir, lm, info, log_path=None, use_snapshots=True) -> dict:
-    """The lab of one model directory (``write_report``'s labs): the probe of the text it is diagnosed
-    on, read as it was trained (``lab.probe_segments``), its training snapshots when they are of the same
-    text, the events of its log."""
+    """The lab of one model directory (``write_report``'s labs): its training snapshots and their probe
+    (validation data, read as in training) when it is diagnosed on its own data the way it was trained,
+    else the probe of the text it is diagnosed on (``lab.probe_segments``, in ``info["mode"]``); and the
+    events of its log."""
     from ..diagnostics.lab import lab_data, probe_segments, segments_of
     from ..diagnostics.snapshots import load_snapshots
 
     stream = info["mode"] == "stream"
     state = info["meta"].get("state", {})
     step = int(state.get("step", 0))
+    trained = "stream" if info["meta"].get("train", {}).get("stream") else "sentences"
+    use_snapshots = use_snapshots and info["mode"] == trained       # snapshots read the text as training did
     snaps = [s for s in load_snapshots(model_dir) if s["step"] < step and "x" in s] if use_snapshots else []
     if snaps:      # the probe training took its snapshots on (validation data): the same tokens throughout
         src = "validation data, as in the training snapshots"
