@@ -40,7 +40,7 @@ DECIMALS = 2              # log10 values are kept to 0.01 decades (2.3% relative
 PROBE_STEPS = 150         # the longest probe
 PROBE_SENTENCES = 4       # sentence mode: the longest of the first SENTENCE_POOL validation sentences
 SENTENCE_POOL = 50
-REACH_BUDGET = 2000       # sum over measured ends t of (t + 1): every t when the probe is short
+REACH_BUDGET = 2000       # sum over measured ends t of (t + 1) at hidden size 64 (fewer for larger: ~ 1/H^2)
 DENSE_REACH = 30          # reach at every distance up to this; beyond it on the grid of power_distances
 
 
@@ -156,6 +156,8 @@ def lab_data(lm, segments, vocab=None, reach_budget: int = REACH_BUDGET, seed: i
     T = n
     ends = spread(T, None)
     cost = np.cumsum([int(t - starts[np.searchsorted(starts, t, side="right") - 1]) + 1 for t in ends])
+    H = lm.layer.hidden_size
+    reach_budget = reach_budget * min(1.0, (64 / H) ** 2)                # a step product costs ~ H^2
     if reach_budget <= 0:                                                 # no reach wanted
         ends = ends[:0]
     elif cost[-1] > reach_budget:                                         # a long probe: spread the ends
