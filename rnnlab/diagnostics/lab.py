@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from .distance import lag_sweep
 from .jacobian import jacobian_norms, power_distances, resolve_method, spread
 from .steps import as_float64
@@ -150,7 +150,12 @@ def lab_data(lm, segments, vocab=None, reach_budget: int = REACH_BUDGET, seed: i
     if not segments:
         raise ConfigError("the probe has no segments")
     starts, n = [], 0
-    for x, _ in segments:
+    for x, y in segments:
+        if np.ndim(x) != 1 or np.shape(x) != np.shape(y) or len(x) == 0:
+            raise ShapeError(f"each probe segment is (x, y) of the same length T >= 1, got {np.shape(x)} and "
+                             f"{np.shape(y)}")
+        if np.min(y) < 0:
+            raise ConfigError("the probe has padding (y == -1): give its segments without it")
         starts.append(n)
         n += len(x)
     T = n

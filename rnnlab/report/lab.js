@@ -226,11 +226,13 @@
       var t = st.t !== null && st.t < f.steps ? st.t : null, part = partOf(f);
       p.toks.forEach(function (tok, s) {
         if (t === null) {
-          tok.removeAttribute('data-log10g'); tok.style.background = ''; tok.style.color = '';
+          tok.removeAttribute('data-log10g'); tok.removeAttribute('data-log10g-c');
+          tok.style.background = ''; tok.style.color = '';
           tok.className = 'tok'; return;
         }
-        var v = log10g(f, part, t, s);
-        tok.setAttribute('data-log10g', v === null ? '' : fmt(v));
+        var v = log10g(f, part, t, s), vh = part === 'h' ? v : log10g(f, 'h', t, s);
+        tok.setAttribute('data-log10g', vh === null ? '' : fmt(vh));       // the contract: always the h part
+        if (f.parts.indexOf('c') >= 0) { tok.setAttribute('data-log10g-c', v === null ? '' : fmt(log10g(f, 'c', t, s))); }
         var cut = v !== null && st.k !== null && t - s > st.k && s >= f.segOf[t];
         tok.className = 'tok' + (s === t ? ' cur' : '') + (v === null ? ' after' : '') + (cut ? ' cut' : '');
         tok.style.background = v === null || v === -Infinity ? '' : colour(v);

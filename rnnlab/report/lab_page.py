@@ -7,7 +7,8 @@ little-endian int16 in 0.01 decades, base64 (-32768 = an exact zero), about 2.7 
 Contract (read by checks outside the project): every token of the sentence view is an element with class
 ``tok`` and attributes ``data-model`` (the model's name), ``data-t`` (its position) and, while a token t is
 chosen, ``data-log10g`` = log10 ||dL_t/dh_s|| for that token s, to 0.01 (``-Infinity`` for an exact zero,
-empty when s > t); ``#model=NAME&t=T`` in the URL chooses t on load.
+empty when s > t; always the h part, whichever part the LSTM switch shows; an LSTM's tokens also carry
+``data-log10g-c``, the c part); ``#model=NAME&t=T`` in the URL chooses t on load.
 """
 from __future__ import annotations
 
