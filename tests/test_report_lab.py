@@ -327,7 +327,7 @@ def test_arrow_keys_move_t(lab_report, tmp_path):
 
 
 def test_read_events_gives_steps(tmp_path):
-    from rnnlab.report.models import read_events
+    from rnnlab.report.model_lab import read_events
 
     log = tmp_path / "log.jsonl"
     recs = [{"event": "epoch", "grad_norm": 1.0 + 0.01 * i, "step": 10 * (i + 1)} for i in range(8)]
@@ -376,3 +376,18 @@ def test_training_slider_and_event_marks(tmp_path):
         assert "after 10 steps" in page.evaluate("document.querySelector('.lab-info').textContent")
     finally:
         page.close()
+
+
+def test_a_snapshot_of_a_blown_up_model_is_valid_json(tmp_path):
+    from rnnlab.diagnostics.snapshots import save_snapshots, take_snapshot
+
+    lm = LM(4, "rnn", seed=0)
+    for k in lm.params:
+        lm.params[k] *= 1e307                                           # overflows to inf in the forward pass
+    snap = take_snapshot(lm, segments((6,)), step=3)
+    assert snap["mass_by_lag"][0] is None and snap["cosine_by_k"][0] is None
+    lm.params["decoder.bias"][0] = np.nan                               # and a NaN: the losses are NaN
+    nan = take_snapshot(lm, segments((6,)), step=4)
+    assert nan["loss"] is None and None in nan["loss_by_t"]
+    save_snapshots(tmp_path, [snap, nan])                                # json.dump(allow_nan=False) accepts them
+    assert [s["step"] for s in load_snapshots(tmp_path)] == [3, 4]

@@ -204,11 +204,12 @@ def lab_data(lm, segments, vocab=None, reach_budget: int = REACH_BUDGET, seed: i
     parts = ["h", "c"] if lstm else ["h"]
     return {"steps": T, "segments": starts, "x": [int(i) for i in xs], "y": [int(i) for i in ys],
             "words": name(xs), "targets": name(ys),
-            "loss_by_t": [round(float(v), 4) for v in loss], "loss": float(loss.mean()), "tokens": int(T),
+            "loss_by_t": [round(float(v), 4) if np.isfinite(v) else None for v in loss],
+            "loss": float(loss.mean()) if np.all(np.isfinite(loss)) else None, "tokens": int(T),
             "cell": {1: "rnn", 3: "gru", 4: "lstm"}[lm.layer.cell.gates],
             "nonlinearity": getattr(lm.layer.cell, "nonlinearity", None), "parts": parts,
             "log10_grad": {p: rows[p] for p in parts},
             "mass_by_lag": [_sig(v) for v in mass],
             "cosine_by_k": [round(float(v), 6) if math.isfinite(v) else None for v in cos],
-            "reach": reach, "bound_base": None if bound is None else float(bound[1]),
+            "reach": reach, "bound_base": None if bound is None or not np.isfinite(bound[1]) else float(bound[1]),
             "seconds": time.perf_counter() - t0}

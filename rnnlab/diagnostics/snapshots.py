@@ -35,7 +35,10 @@ def schedule(total_steps: int, n: int = MAX_SNAPSHOTS) -> list[int]:
 def take_snapshot(lm, segments, step: int, vocab=None, epoch=None) -> dict:
     """The lab's data of ``lm`` on the probe ``segments``, tagged with the step (and epoch)."""
     with np.errstate(all="ignore"):           # a model that blew up is recorded as it is
-        snap = lab_data(lm, segments, vocab, reach_budget=SNAPSHOT_REACH_BUDGET)
+        try:
+            snap = lab_data(lm, segments, vocab, reach_budget=SNAPSHOT_REACH_BUDGET)
+        except np.linalg.LinAlgError:         # non-finite states: no Jacobian norms to take
+            snap = lab_data(lm, segments, vocab, reach_budget=0)
     snap["step"] = int(step)
     if epoch is not None:
         snap["epoch"] = int(epoch)

@@ -46,6 +46,7 @@
     var v = f.rows[part][f.off[t] + s - f.segOf[t]];
     return v === NEG ? -Infinity : v / 100;
   }
+  function num(v, digits) { return v === null ? 'not finite' : v.toFixed(digits); }
   function fmt(v) { return v === -Infinity ? '-Infinity' : v.toFixed(2); }
   function frameOf(m) {                               // the snapshot nearest to st.step (default: final)
     if (st.step === null) { return m.frames[m.frames.length - 1]; }
@@ -129,14 +130,14 @@
       if (t > 0 && f.segments.indexOf(t) >= 0) { node('span', {'class': 'segbreak'}, p.sent, '\u2016'); }
       var s = node('span', {'class': 'tok', 'data-model': p.m.name, 'data-t': String(t),
                             'title': 't=' + t + ': reads \u201c' + w + '\u201d, predicts \u201c' + f.targets[t] +
-                                     '\u201d (loss ' + f.loss_by_t[t].toFixed(2) + ')'}, p.sent, w);
+                                     '\u201d (loss ' + num(f.loss_by_t[t], 2) + ')'}, p.sent, w);
       p.sent.appendChild(document.createTextNode(' '));
       return s;
     });
     var vl = p.m.valid_loss === null ? 'unknown' : p.m.valid_loss.toFixed(3);
     p.info.innerHTML = '';
     node('span', {}, p.info, p.m.text + ' \u2014 ' + f.label + '. Loss on this text: ');
-    node('b', {'class': 'probe-loss'}, p.info, f.loss.toFixed(3));
+    node('b', {'class': 'probe-loss'}, p.info, num(f.loss, 3));
     node('span', {}, p.info, ' nats/token (validation loss ' + vl + ').');
     p.frame = f;
   }
