@@ -26,6 +26,6 @@ rnnlab evaluate --model "$out/rnn-tanh" --agreement --per-distance 100
 rnnlab evaluate --model "$out/lstm" --agreement --per-distance 100 | tail -n 1
 echo
 echo "== gradient report"
-rnnlab diagnose --model "$out/rnn-tanh" --model "$out/lstm" --batching stream --out "$out/report"
+rnnlab diagnose --model "$out/rnn-tanh" --model "$out/lstm" --out "$out/report"
 echo
-echo "Open $out/report/report.html: the tanh RNN's gradient fades within a few steps, the LSTM's reaches far back."
+echo "Open $out/report/report.html and point at a word: how far back its gradient reaches in each model, and how that grew during training."

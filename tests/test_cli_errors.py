@@ -384,7 +384,8 @@ def test_disk_full_while_checkpointing(capsys, tmp_path, files, monkeypatch):
     monkeypatch.undo()
     _, meta = checkpoint.load(tmp_path / "m" / "last.npz")
     assert meta["state"]["epoch"] == 2  # one write per epoch (best.npz is a hard link): the third is epoch 3's
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["best.npz", "cache", "last.npz", "log.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["best.npz", "cache", "last.npz", "log.jsonl",
+                                                                 "snapshots.json"]
 
 
 def test_out_below_a_file(capsys, tmp_path, files):

@@ -47,13 +47,16 @@ def clean(obj):
     return obj
 
 
-def write_report(models, out_dir, training_logs=None, subtitle: str = "") -> dict:
+def write_report(models, out_dir, training_logs=None, subtitle: str = "", labs=None) -> dict:
     """Write report.html, report.json and the figures for already computed results.
 
     Args:
         models: list of (name, result) with results from ``rnnlab.diagnostics.diagnose_*``.
         out_dir: created if missing.
         training_logs: optional {name: sequence of global gradient norms}, adds the explosion figure.
+        labs: optional [(name, lab)] for the interactive view, lab = {cell, text, valid_loss, events,
+            frames: [``rnnlab.diagnostics.lab.lab_data`` dicts with step and label, the last the model's]};
+            written into each model's entry of report.json as ``lab``.
     Returns:
         the report dict written to report.json.
     """
@@ -84,6 +87,10 @@ def write_report(models, out_dir, training_logs=None, subtitle: str = "") -> dic
     report = {"rnnlab_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "model_names": names, **{k: first.get(k) for k in TOP_LEVEL},
               "models": [{"name": n, **r} for n, r in models], "figures": fig_meta}
+    for entry in report["models"]:
+        lab = dict(labs or []).get(entry["name"])
+        if lab is not None:
+            entry["lab"] = lab
     if explosion is not None:
         report["explosion"] = explosion
     report = clean(report)
@@ -91,14 +98,15 @@ def write_report(models, out_dir, training_logs=None, subtitle: str = "") -> dic
         json.dump(report, f, indent=1, allow_nan=False)
     notes = [f"{n}: Jacobian by {r.get('jacobian_method')}; {r['steps']} steps x {r['batch']} sequences; "
              f"measures took {sum(r.get('seconds', {}).values()):.2f} s" for n, r in models]
-    page = render(models, pngs, {"subtitle": subtitle, "notes": notes})
+    page = render(models, pngs, {"subtitle": subtitle, "notes": notes,
+                                 "labs": [(m["name"], m["lab"]) for m in report["models"] if "lab" in m]})
     with open(os.path.join(out_dir, "report.html"), "w", encoding="utf-8") as f:
         f.write(page)
     return report
 
 
 def diagnose_models(models, x=None, y=None, out_dir="report", max_distance: int = 50, training_logs=None,
-                    **kw) -> dict:
+                    probe=None, labs=None, **kw) -> dict:
     """Diagnose language models and write the report (the core of ``rnnlab diagnose``).
 
     Args:
@@ -109,6 +117,9 @@ def diagnose_models(models, x=None, y=None, out_dir="report", max_distance: int 
         out_dir: where report.html, report.json and the figures go.
         max_distance: D for the distance measures.
         training_logs: optional {name: global gradient norms} for the explosion figure.
+        probe: optional probe for the interactive view of every model: a tuple (x, y) of int arrays (T,),
+            or a list of such segments (each from a zero state; ``rnnlab.diagnostics.lab``); token ids as words.
+        labs: optional [(name, lab)] already computed (see ``write_report``); ``probe`` is then ignored.
         kw: passed to ``rnnlab.diagnostics.diagnose_lm`` (jacobian, ks, positions, seed).
     """
     from ..diagnostics import diagnose_lm
@@ -127,4 +138,14 @@ def diagnose_models(models, x=None, y=None, out_dir="report", max_distance: int 
         sizes.append(f"{int(np.sum(ym >= 0))} target tokens ({xm.shape[0]} steps x {xm.shape[1]} sequences)")
     data = sizes[0] if len(set(sizes)) == 1 else "; ".join(f"{n}: {s}" for (n, _), s in zip(results, sizes))
     sub = f"{len(results)} model(s) on {data}, distances up to {max_distance}; rnnlab {__version__}"
-    return write_report(results, out_dir, training_logs, subtitle=sub)
+    if labs is None and probe is not None:
+        from ..diagnostics.lab import lab_data
+
+        segs = [probe] if isinstance(probe, tuple) else list(probe)
+        labs = []
+        for entry in models:
+            lab = lab_data(entry[1], segs)
+            labs.append((entry[0], {"cell": lab["cell"], "text": f"a probe of {lab['steps']} steps",
+                                    "valid_loss": None, "events": [],
+                                    "frames": [dict(lab, step=0, label="the model as given")]}))
+    return write_report(results, out_dir, training_logs, subtitle=sub, labs=labs)

@@ -58,9 +58,10 @@ def first_batch(corpus, batching: str, steps: int, batch: int):
     return next(iter(sentence_batches(corpus, batch, rng=0, shuffle=False, bucket=False, max_len=steps)))
 
 
-def load_model_data(model_dir, text=None, steps: int = 100, batch: int | None = None, batching: str | None = None):
+def load_model_data(model_dir, text=None, steps: int = 100, batch: int | None = None, batching: str | None = None,
+                    with_info: bool = False):
     """(lm, x, y, log path or None) for one model directory; ``batch`` defaults to 4 streams or 32
-    sentences."""
+    sentences. ``with_info`` adds a fifth item for the lab: {vocab, meta, corpus, mode, source}."""
     from ..data import encode_file
     from ..prepare import DataConfig
     from ..use import load_trained
@@ -73,6 +74,9 @@ def load_model_data(model_dir, text=None, steps: int = 100, batch: int | None = 
     mode = batching or ("stream" if meta.get("train", {}).get("stream") else "sentences")
     x, y = first_batch(corpus, mode, steps, batch or (4 if mode == "stream" else 32))
     log = Path(model_dir) / "log.jsonl"
+    if with_info:
+        info = {"vocab": vocab, "meta": meta, "corpus": corpus, "mode": mode, "source": source}
+        return lm, x, y, (log if log.is_file() else None), info
     return lm, x, y, (log if log.is_file() else None)
 
 
@@ -86,9 +90,11 @@ def model_names(model_dirs) -> list[str]:
 
 def diagnose_model_dirs(model_dirs, out_dir, text=None, max_distance: int = 50, steps: int = 100,
                         batch: int | None = None, batching: str | None = None, names=None, log=print,
-                        **kw) -> dict:
-    """Load each model directory, diagnose it on the same text, write the report into ``out_dir``."""
+                        lab: bool = True, **kw) -> dict:
+    """Load each model directory, diagnose it on the same text, write the report into ``out_dir``
+    (with ``lab``, the interactive view's data: ``model_lab.model_lab``)."""
     from . import diagnose_models
+    from .model_lab import model_lab
 
     if not model_dirs:
         raise ConfigError("give at least one --model directory")
@@ -97,13 +103,16 @@ def diagnose_model_dirs(model_dirs, out_dir, text=None, max_distance: int = 50, 
     if batching not in (None, "stream", "sentences"):
         raise ConfigError(f"batching must be stream or sentences, got {batching!r}")
     names = list(names) if names else model_names(model_dirs)
-    models, logs = [], {}
+    models, logs, labs = [], {}, []
     for name, d in zip(names, model_dirs):
-        lm, x, y, log_path = load_model_data(d, text, steps, batch, batching)
+        lm, x, y, log_path, info = load_model_data(d, text, steps, batch, batching, with_info=True)
         models.append((name, lm, (x, y)))
         if log_path is not None:
             norms = read_grad_norm_log(log_path)
             if len(norms) >= 2:
                 logs[name] = norms
+        if lab:
+            labs.append((name, model_lab(d, lm, info, log_path, use_snapshots=text is None)))
         log(f"{name}: {lm!r}, {int((y >= 0).sum())} target tokens")
-    return diagnose_models(models, out_dir=out_dir, max_distance=max_distance, training_logs=logs or None, **kw)
+    return diagnose_models(models, out_dir=out_dir, max_distance=max_distance, training_logs=logs or None,
+                           labs=labs or None, **kw)

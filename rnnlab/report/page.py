@@ -1,5 +1,6 @@
-"""The HTML page: one self-contained file (figures embedded as base64 PNG, inline CSS, no script, no
-network), readable without explanation: a summary table, then each figure with a one-sentence caption."""
+"""The HTML page: one self-contained file (figures embedded as base64 PNG, inline CSS and script, no
+network), readable without explanation: a summary table, the interactive view when there is lab data
+(``lab_page``), then each figure with a one-sentence caption (for print and browsers without scripts)."""
 from __future__ import annotations
 
 import base64
@@ -61,11 +62,20 @@ HEADER = ["model", "cell", "hidden", "loss (nats/token)", "gradient < 1% at d", 
           "truncation cosine"]
 
 
+def _lab_css(meta) -> str:
+    if not meta.get("labs"):
+        return ""
+    from .lab_page import CSS as LAB_CSS
+
+    return LAB_CSS
+
+
 def render(models, figures, meta) -> str:
-    """models: list of (name, result); figures: list of (key, png bytes); meta: dict for the header."""
+    """models: list of (name, result); figures: list of (key, png bytes); meta: dict for the header
+    (subtitle, notes, and labs: [(name, lab)] for the interactive view)."""
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           "<title>rnnlab gradient-flow report</title>", f"<style>{CSS}</style></head><body>",
+           "<title>rnnlab gradient-flow report</title>", f"<style>{CSS}{_lab_css(meta)}</style></head><body>",
            "<h1>Gradient-flow report</h1>",
            f'<p class="sub">{html.escape(meta.get("subtitle", ""))}</p>',
            "<p>Each model is run on the same data; L_t is the loss at step t and h_{t-d} the recurrent state "
@@ -75,6 +85,10 @@ def render(models, figures, meta) -> str:
     for row in summary_rows(models):
         out.append("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>")
     out.append("</table>")
+    if meta.get("labs"):   # the interactive view (rnnlab.report.lab_page); the figures stay for print
+        from .lab_page import render_lab
+
+        out.append(render_lab(meta["labs"]))
     for key, png in figures:
         b64 = base64.b64encode(png).decode("ascii")
         out.append(f'<figure id="{key}"><img src="data:image/png;base64,{b64}" alt="{html.escape(TITLES[key])}">'

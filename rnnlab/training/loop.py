@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..diagnostics.diagnose import summary_line
+from ..diagnostics.snapshots import Snapshots
 from ..errors import ConfigError
 from ..optim import make_optimizer
 from . import tally
@@ -108,6 +109,8 @@ class Trainer:
         self.store = RunCheckpoint(self.out)
         self.journal = Journal(self.out / "log.jsonl")
         self._pool = self._reader = self._shared_lr = None
+        # the report's training slider: the lab's data at a few step counts (rnnlab.diagnostics.snapshots)
+        self.snapshots = Snapshots.for_training(self.out, data, cfg.epochs * data.n_batches(0))
 
     # -- the step --------------------------------------------------------------------------------------
 
@@ -116,6 +119,8 @@ class Trainer:
         cfg = self.cfg
         kw = {"truncate": cfg.truncate, "clip": cfg.clip, "clip_value": cfg.clip_value}
         if self._pool is None:
+            if self.snapshots is not None:   # before the update: the model after state["step"] updates
+                self.snapshots.maybe(self.state["step"], self.lm, self.state["epoch"])
             result = train_step(self.lm, self.opt, batch, self.carry, **kw)
             self.carry = result.carry
             return result
