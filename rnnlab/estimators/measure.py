@@ -99,6 +99,7 @@ def model_problem(model_dir, cfg: MeasureConfig):
     from ..data import encode_file, stream_batches
     from ..diagnostics.diagnose import lm_output_grad
     from ..prepare import DataConfig
+    from ..report.models import default_text
     from ..use import load_trained
 
     lm, meta = load_trained(model_dir)
@@ -107,7 +108,7 @@ def model_problem(model_dir, cfg: MeasureConfig):
         raise ConfigError(f"{model_dir}: the estimators take one recurrent layer; this model has "
                           f"{lm.layer.num_layers}")
     opts = DataConfig.from_dict(meta.get("data", {})).read_options()
-    corpus = encode_file(_validation_text(meta), vocab, cache_dir=None, **opts)
+    corpus = encode_file(default_text(meta), vocab, cache_dir=None, **opts)
     tok, y = next(iter(stream_batches(corpus, cfg.batch, chunk=cfg.length)))
     out, _, _ = lm.hidden(tok)
     _, dout = lm_output_grad(lm, out, y)
@@ -121,17 +122,6 @@ def model_problem(model_dir, cfg: MeasureConfig):
     for k, v in src.params.items():
         layer.params[k][...] = v
     return layer, np.asarray(x, dtype=np.float64), np.asarray(dout, dtype=np.float64)
-
-
-def _validation_text(meta: dict) -> str:
-    """The model's validation data: its --valid file, the builtin corpus' valid split, else its training file."""
-    from ..data import builtin_split, is_builtin
-
-    d = meta.get("data", {})
-    if d.get("valid"):
-        return d["valid"]
-    train = d.get("train", "builtin:agreement")
-    return builtin_split(train, "valid") if is_builtin(train) else train
 
 
 def as_dtype(layer, dtype):
