@@ -166,3 +166,36 @@ def test_sparse_adam_updates_runs_of_rows_as_views_bitwise(monkeypatch):
     for k in p1:
         np.testing.assert_array_equal(p1[k], p2[k])
         np.testing.assert_array_equal(o1.state[f"v.{k}"], o2.state[f"v.{k}"])
+
+
+@pytest.mark.parametrize("kind,nl", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", None), ("gru", None)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("final", [False, True], ids=["no-dhn", "dhn"])
+def test_full_bptt_with_step_into_equals_plain_steps_bitwise(kind, nl, dtype, final):
+    """bptt's sweep with the cells' ``backward_step_into`` against the plain ``backward_step`` sweep."""
+    import rnnlab
+    from rnnlab import bptt
+
+    rng = np.random.default_rng(5)
+    T, B, I, H = 9, 3, 4, 5
+    layer = rnnlab.make_layer(kind, I, H, nonlinearity=nl or "tanh", dtype=dtype, seed=2)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    dout = rng.standard_normal((T, B, H)).astype(dtype)
+    st = lambda: rng.standard_normal((B, H)).astype(dtype)
+    dhn = ((st(), st()) if kind == "lstm" else st()) if final else None
+    _, _, cache = layer.forward(x)
+    c, W_hh = cache[0], layer.params["weight_hh_l0"]
+    layer.cell.prepare_backward(c)
+    dhn_h, dhn_c = (dhn if kind == "lstm" and final else (dhn, None))
+    before = [None if a is None else a.copy() for a in (dhn_h, dhn_c)]
+    fast = bptt._full_into(layer.cell, c, W_hh, dout, dhn_h, dhn_c)
+    plain = bptt._full(layer.cell, c, W_hh, dout, dhn_h, dhn_c)
+    assert (fast[1] is fast[0]) == (plain[1] is plain[0])
+    for ours, ref in zip(fast, plain):
+        if ref is None:
+            assert ours is None
+        else:
+            np.testing.assert_array_equal(ours, ref)
+    for a, b in zip((dhn_h, dhn_c), before):  # the caller's final-state gradients are read, never written
+        if b is not None:
+            np.testing.assert_array_equal(a, b)

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import _sigmoid
-
 
 class GRUCell:
     """Maps (input projection gi_t, state h_{t-1}) to h_t by the equations above."""
@@ -54,19 +52,29 @@ class GRUCell:
         gates = np.empty((T, B, G), dtype=dt)
         ghn = np.empty((T, B, H), dtype=dt)
         hs[0] = h0
-        WT = W_hh.T
+        # One tanh over r and z per step: sigma(a) = (1 + tanh(a / 2)) / 2, so their rows of W_hh and of
+        # the input projection are halved first (exact: a power of two). The gates' buffer holds the
+        # halved r, z and the plain n input pre-activations of every step, then step by step the gates.
+        half = np.ones(G, dtype=dt)
+        half[:2 * H] = 0.5
+        WT = (W_hh * half[:, None]).T                            # (H, 3H)
+        np.multiply(gi, half, out=gates)
         b_hn = b_hh[2 * H:]
         gh = np.empty((B, G), dtype=dt)
+        rg = np.empty((B, H), dtype=dt)
         for t in range(T):
             a = gates[t]
             np.matmul(hs[t], WT, out=gh)
-            np.add(gi[t, :, :2 * H], gh[:, :2 * H], out=a[:, :2 * H])
-            _sigmoid(a[:, :2 * H], out=a[:, :2 * H])
+            rz = a[:, :2 * H]
+            rz += gh[:, :2 * H]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5                                            # r, z
             np.add(gh[:, 2 * H:], b_hn, out=ghn[t])
             n = a[:, 2 * H:]
-            np.multiply(a[:, :H], ghn[t], out=n)
-            n += gi[t, :, 2 * H:]
-            np.tanh(n, out=n)
+            np.multiply(a[:, :H], ghn[t], out=rg)
+            n += rg
+            np.tanh(n, out=n)                                    # n = tanh(W_in x + b_in + r ghn)
             z = a[:, H:2 * H]
             h = hs[t + 1]
             # h = n + z * (h_prev - n)
@@ -121,3 +129,14 @@ class GRUCell:
         dgh = dgi.copy()
         dgh[..., 2 * H:] *= a[..., :H]                           # the reset gate scales W_hn h + b_hn
         return dgi, dgh, dh * a[..., H:2 * H], None
+
+    def backward_step_into(self, cache, t, dh, dc, dgi, dgh):
+        """``backward_step`` of one step ``t`` written into preallocated arrays (the fast path of
+        ``rnnlab.bptt``): dgi, dgh (B, 3H) receive the pre-activation gradients; ``dh`` is left unchanged.
+        Returns the direct path dh * z to h_{t-1} (B, H), a new array."""
+        B, H = dh.shape
+        a = cache["gates"][t]
+        np.multiply(dh[:, None, :], cache["coef"][t], out=dgi.reshape(B, 3, H))
+        dgh[:, :2 * H] = dgi[:, :2 * H]
+        np.multiply(dgi[:, 2 * H:], a[:, :H], out=dgh[:, 2 * H:])  # the reset gate scales W_hn h + b_hn
+        return dh * a[:, H:2 * H]

@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import _sigmoid
+
+def _sigmoid_scale(H, dtype):
+    """(4H,) 1/2 for the sigmoid gates i, f, o and 1 for the tanh gate g."""
+    half = np.full(4 * H, 0.5, dtype=dtype)
+    half[2 * H:3 * H] = 1.0
+    return half
 
 
 class LSTMCell:
@@ -56,19 +61,28 @@ class LSTMCell:
         gates = np.empty((T, B, G), dtype=dt)
         tanh_c = np.empty((T, B, H), dtype=dt)
         hs[0], cs[0] = h0, c0
-        WT = W_hh.T
+        # One tanh over all four gates per step: sigma(a) = (1 + tanh(a / 2)) / 2, so the i, f, o rows
+        # of W_hh and of the input projection are halved first (exact: a power of two). The gates' buffer
+        # holds the halved pre-activations of every step, then step by step their activations.
+        half = _sigmoid_scale(H, dt)                             # (4H,) 1/2, 1/2, 1, 1/2
+        WT = (W_hh * half[:, None]).T                            # (H, 4H)
+        np.multiply(gi, half, out=gates)
+        shift = 1.0 - half                                       # sigma = tanh * 1/2 + 1/2; g = tanh * 1 + 0
+        a_h = np.empty((B, G), dtype=dt)
+        ig = np.empty((B, H), dtype=dt)
         for t in range(T):
             a = gates[t]
-            np.matmul(hs[t], WT, out=a)
-            a += gi[t]
-            _sigmoid(a[:, :2 * H], out=a[:, :2 * H])
-            np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
-            _sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])
+            np.matmul(hs[t], WT, out=a_h)
+            a += a_h
+            np.tanh(a, out=a)
+            a *= half
+            a += shift                                           # i, f, g, o
             c = cs[t + 1]
             np.multiply(a[:, H:2 * H], cs[t], out=c)
-            c += a[:, :H] * a[:, 2 * H:3 * H]
+            np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=ig)
+            c += ig                                              # c_t = f c_{t-1} + i g
             np.tanh(c, out=tanh_c[t])
-            np.multiply(a[:, 3 * H:], tanh_c[t], out=hs[t + 1])
+            np.multiply(a[:, 3 * H:], tanh_c[t], out=hs[t + 1])  # h_t = o tanh(c_t)
         cache = {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
         return hs[1:], (hs[T], cs[T]), cache
 
@@ -125,3 +139,17 @@ class LSTMCell:
         da = da.reshape(da.shape[:-2] + (-1,))
         H = dh.shape[-1]
         return da, da, None, dct * cache["gates"][s][..., H:2 * H]
+
+    def backward_step_into(self, cache, t, dh, dc, dgi, dgh):
+        """``backward_step`` of one step ``t`` written into preallocated arrays (the fast path of
+        ``rnnlab.bptt``): the pre-activation gradients go to ``dgi`` (B, 4H) (``dgh`` is the same array),
+        and ``dc`` (B, H), dL/dc_t on entry, is overwritten with dL/dc_{t-1}. ``dh`` is left unchanged.
+        Returns None: h_{t-1} is reached through W_hh only."""
+        B, H = dh.shape
+        coef = cache["coef"][t]                                  # (B, 4, H)
+        da = dgi.reshape(B, 4, H)
+        dc += dh * cache["oc"][t]                                # dc~ = dc + dh o (1 - tanh(c)^2)
+        np.multiply(dc[:, None, :], coef[:, :3], out=da[:, :3])
+        np.multiply(dh, coef[:, 3], out=da[:, 3])
+        dc *= cache["gates"][t][:, H:2 * H]                      # dL/dc_{t-1} = dc~ f
+        return None
