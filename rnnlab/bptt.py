@@ -25,6 +25,16 @@ from __future__ import annotations
 
 import numpy as np
 
+STEP_BLOCK = 1 << 16  # elements per step block of the cells' per-step factors (float32: 256 KiB an array)
+
+
+def step_blocks(T: int, per_step: int) -> list:
+    """Slices of consecutive steps, ~STEP_BLOCK elements of ``per_step`` each: a cell's ``prepare_backward``
+    runs its dozen elementwise passes block by block, so they reuse what the first pass brought into the
+    cache (measured: the GRU's 12.3 -> 6.5 ms, the LSTM's 12.0 -> 9.1 ms at T 100, B 32, H 256)."""
+    n = max(1, STEP_BLOCK // max(per_step, 1))
+    return [slice(s, min(s + n, T)) for s in range(0, T, n)]
+
 
 def mm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """a @ w for a of any leading shape, as one 2-D BLAS call."""

@@ -199,3 +199,27 @@ def test_full_bptt_with_step_into_equals_plain_steps_bitwise(kind, nl, dtype, fi
     for a, b in zip((dhn_h, dhn_c), before):  # the caller's final-state gradients are read, never written
         if b is not None:
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_per_step_factors_in_step_blocks_equal_one_block_bitwise(kind, monkeypatch):
+    """``prepare_backward`` a few steps at a time (blocks of 1 and 2 steps, the last one short) against
+    all steps in one block."""
+    import rnnlab
+    from rnnlab import bptt
+
+    rng = np.random.default_rng(3)
+    T, B, I, H = 7, 2, 3, 4
+    layer = rnnlab.make_layer(kind, I, H, dtype=np.float64, seed=1)
+    _, _, cache = layer.forward(rng.standard_normal((T, B, I)))
+    keys = ("coef", "oc") if kind == "lstm" else ("coef",)
+    results = []
+    for block in (1 << 16, B * H, 2 * B * H):
+        monkeypatch.setattr(bptt, "STEP_BLOCK", block)
+        c = {k: v for k, v in cache[0].items() if k not in keys}
+        layer.cell.prepare_backward(c)
+        results.append([c[k] for k in keys])
+    assert len(bptt.step_blocks(T, B * H)) == 4  # the last setting: blocks of 2, 2, 2, 1 steps
+    for blocked in results[1:]:
+        for ours, ref in zip(blocked, results[0]):
+            np.testing.assert_array_equal(ours, ref)

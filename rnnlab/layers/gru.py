@@ -19,6 +19,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bptt import step_blocks
+
+
+def _factors(a, h_prev, ghn, coef, u):
+    """coef of some steps (see ``GRUCell.prepare_backward``), in place with one temporary ``u`` (the
+    shape of ``ghn``)."""
+    H = ghn.shape[-1]
+    r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
+    cr, cz, cn = coef[:, :, 0], coef[:, :, 1], coef[:, :, 2]
+    np.subtract(1.0, z, out=u)
+    np.multiply(n, n, out=cn)
+    np.subtract(1.0, cn, out=cn)
+    cn *= u                                                      # (1 - z)(1 - n^2)
+    np.subtract(h_prev, n, out=cz)
+    cz *= z
+    cz *= u                                                      # (h_{t-1} - n) z (1 - z)
+    np.subtract(1.0, r, out=u)
+    u *= r
+    np.multiply(cn, ghn, out=cr)
+    cr *= u                                                      # (1 - z)(1 - n^2) ghn r (1 - r)
+
 
 class GRUCell:
     """Maps (input projection gi_t, state h_{t-1}) to h_t by the equations above."""
@@ -92,21 +113,11 @@ class GRUCell:
         a = cache["gates"]
         T, B, G = a.shape
         H = G // 3
-        r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
         coef = np.empty((T, B, 3, H), dtype=a.dtype)
-        cr, cz, cn = coef[:, :, 0], coef[:, :, 1], coef[:, :, 2]
-        # in place, one temporary: a dozen passes over (T, B, H) instead of twenty with a new array each
-        one_minus = np.subtract(1.0, z)
-        np.multiply(n, n, out=cn)
-        np.subtract(1.0, cn, out=cn)
-        cn *= one_minus                                          # (1 - z)(1 - n^2)
-        np.subtract(cache["hs"][:-1], n, out=cz)
-        cz *= z
-        cz *= one_minus                                          # (h_{t-1} - n) z (1 - z)
-        np.subtract(1.0, r, out=one_minus)
-        one_minus *= r
-        np.multiply(cn, cache["ghn"], out=cr)
-        cr *= one_minus                                          # (1 - z)(1 - n^2) ghn r (1 - r)
+        blocks = step_blocks(T, B * H)
+        u = np.empty((blocks[0].stop - blocks[0].start, B, H), dtype=a.dtype)
+        for s in blocks:  # a few steps at a time: the block's dozen passes stay in the cache
+            _factors(a[s], cache["hs"][s], cache["ghn"][s], coef[s], u[:s.stop - s.start])
         cache["coef"] = coef
 
     def backward_step(self, cache, s, dh, dc=None):

@@ -22,6 +22,31 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bptt import step_blocks
+
+
+def _factors(a, c_prev, tc, coef, oc, u):
+    """coef = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tanh(c_t) o(1-o)] and oc = o (1 - tanh(c_t)^2) of some
+    steps, in place with one temporary ``u`` (the shape of ``tc``)."""
+    H = tc.shape[-1]
+    i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+    ci, cf, cg, co = coef[:, :, 0], coef[:, :, 1], coef[:, :, 2], coef[:, :, 3]
+    np.subtract(1.0, i, out=u)
+    u *= i
+    np.multiply(g, u, out=ci)                                    # g i (1 - i)
+    np.subtract(1.0, f, out=u)
+    u *= f
+    np.multiply(c_prev, u, out=cf)                               # c_{t-1} f (1 - f)
+    np.multiply(g, g, out=u)
+    np.subtract(1.0, u, out=u)
+    np.multiply(i, u, out=cg)                                    # i (1 - g^2)
+    np.subtract(1.0, o, out=u)
+    u *= o
+    np.multiply(tc, u, out=co)                                   # tanh(c) o (1 - o)
+    np.multiply(tc, tc, out=oc)
+    np.subtract(1.0, oc, out=oc)
+    oc *= o                                                      # o (1 - tanh(c)^2)
+
 
 def _sigmoid_scale(H, dtype):
     """(4H,) 1/2 for the sigmoid gates i, f, o and 1 for the tanh gate g."""
@@ -93,26 +118,12 @@ class LSTMCell:
         a = cache["gates"]
         T, B, G = a.shape
         H = G // 4
-        i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
-        tc = cache["tanh_c"]
         coef = np.empty((T, B, 4, H), dtype=a.dtype)
-        ci, cf, cg, co = coef[:, :, 0], coef[:, :, 1], coef[:, :, 2], coef[:, :, 3]
-        # in place, one temporary (u): about half the passes over (T, B, H) of one new array per operation
-        u = np.subtract(1.0, i)
-        u *= i
-        np.multiply(g, u, out=ci)                                # g i (1 - i)
-        np.subtract(1.0, f, out=u)
-        u *= f
-        np.multiply(cache["cs"][:-1], u, out=cf)                 # c_{t-1} f (1 - f)
-        np.multiply(g, g, out=u)
-        np.subtract(1.0, u, out=u)
-        np.multiply(i, u, out=cg)                                # i (1 - g^2)
-        np.subtract(1.0, o, out=u)
-        u *= o
-        np.multiply(tc, u, out=co)                               # tanh(c) o (1 - o)
-        oc = np.multiply(tc, tc)
-        np.subtract(1.0, oc, out=oc)
-        oc *= o                                                  # o (1 - tanh(c)^2)
+        oc = np.empty((T, B, H), dtype=a.dtype)
+        blocks = step_blocks(T, B * H)
+        u = np.empty((blocks[0].stop - blocks[0].start, B, H), dtype=a.dtype)
+        for s in blocks:  # a few steps at a time: the block's fifteen passes stay in the cache
+            _factors(a[s], cache["cs"][s], cache["tanh_c"][s], coef[s], oc[s], u[:s.stop - s.start])
         cache["coef"] = coef
         cache["oc"] = oc
 
