@@ -223,3 +223,44 @@ def test_per_step_factors_in_step_blocks_equal_one_block_bitwise(kind, monkeypat
     for blocked in results[1:]:
         for ours, ref in zip(blocked, results[0]):
             np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gates_by_exp_saturate_cleanly(kind, dtype):
+    """Gates computed through exp (sigma(a) = 1 / (1 + exp(-a)), tanh(a) = 2 sigma(2a) - 1) against the
+    textbook formulas, with pre-activations far beyond exp's range: no warning, no NaN, exact 0 / +-1."""
+    import warnings
+
+    import rnnlab
+
+    rng = np.random.default_rng(4)
+    T, B, I, H = 3, 4, 2, 3
+    layer = rnnlab.make_layer(kind, I, H, dtype=dtype, seed=0)
+    for k in layer.params:
+        layer.params[k] *= dtype(300.0)  # pre-activations of several hundred to thousands: exp overflows
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, _, cache = layer.forward(x)
+    p = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    sig = lambda a: 0.5 * (1.0 + np.tanh(0.5 * a))
+    h, c = np.zeros((B, H)), np.zeros((B, H))
+    for t in range(T):
+        gi = x[t] @ p["weight_ih_l0"].T + p["bias_ih_l0"]
+        gh = h @ p["weight_hh_l0"].T + p["bias_hh_l0"]
+        if kind == "lstm":
+            a = gi + gh
+            i, f, g, o = sig(a[:, :H]), sig(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), sig(a[:, 3 * H:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            ref_gates = np.concatenate([i, f, g, o], axis=1)
+        else:
+            r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+            n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            h = (1 - z) * n + z * h
+            ref_gates = np.concatenate([r, z, n], axis=1)
+        assert np.all(np.isfinite(cache[0]["gates"][t]))
+        np.testing.assert_allclose(cache[0]["gates"][t], ref_gates, rtol=0, atol=10 * np.finfo(dtype).eps)
+        np.testing.assert_allclose(out[t], h, rtol=0, atol=100 * np.finfo(dtype).eps)
+    assert np.mean(np.abs(cache[0]["gates"]) == 1.0) > 0.3  # most gates saturated exactly

@@ -73,35 +73,37 @@ class GRUCell:
         gates = np.empty((T, B, G), dtype=dt)
         ghn = np.empty((T, B, H), dtype=dt)
         hs[0] = h0
-        # One tanh over r and z per step: sigma(a) = (1 + tanh(a / 2)) / 2, so their rows of W_hh and of
-        # the input projection are halved first (exact: a power of two). The gates' buffer holds the
-        # halved r, z and the plain n input pre-activations of every step, then step by step the gates.
-        half = np.ones(G, dtype=dt)
-        half[:2 * H] = 0.5
-        WT = (W_hh * half[:, None]).T                            # (H, 3H)
-        np.multiply(gi, half, out=gates)
+        # r and z by one exp per step: sigma(a) = 1 / (1 + exp(-a)), so their rows of W_hh and of the input
+        # projection are negated first (exact). The gates' buffer holds the negated r, z and the plain n
+        # input pre-activations of every step, then step by step the gates. (exp costs 2/3 of tanh in
+        # NumPy: 1.7 vs 2.7 ns per float32.)
+        sign = np.ones(G, dtype=dt)
+        sign[:2 * H] = -1.0
+        WT = (W_hh * sign[:, None]).T                            # (H, 3H)
+        np.multiply(gi, sign, out=gates)
         b_hn = b_hh[2 * H:]
         gh = np.empty((B, G), dtype=dt)
         rg = np.empty((B, H), dtype=dt)
-        for t in range(T):
-            a = gates[t]
-            np.matmul(hs[t], WT, out=gh)
-            rz = a[:, :2 * H]
-            rz += gh[:, :2 * H]
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5                                            # r, z
-            np.add(gh[:, 2 * H:], b_hn, out=ghn[t])
-            n = a[:, 2 * H:]
-            np.multiply(a[:, :H], ghn[t], out=rg)
-            n += rg
-            np.tanh(n, out=n)                                    # n = tanh(W_in x + b_in + r ghn)
-            z = a[:, H:2 * H]
-            h = hs[t + 1]
-            # h = n + z * (h_prev - n)
-            np.subtract(hs[t], n, out=h)
-            h *= z
-            h += n
+        with np.errstate(over="ignore"):  # exp(-a) = inf for a << 0 gives sigma(a) = 0, as it should
+            for t in range(T):
+                a = gates[t]
+                np.matmul(hs[t], WT, out=gh)
+                rz = a[:, :2 * H]
+                rz += gh[:, :2 * H]
+                np.exp(rz, out=rz)
+                rz += 1.0
+                np.divide(1.0, rz, out=rz)                           # r, z
+                np.add(gh[:, 2 * H:], b_hn, out=ghn[t])
+                n = a[:, 2 * H:]
+                np.multiply(a[:, :H], ghn[t], out=rg)
+                n += rg
+                np.tanh(n, out=n)                                    # n = tanh(W_in x + b_in + r ghn)
+                z = a[:, H:2 * H]
+                h = hs[t + 1]
+                # h = n + z * (h_prev - n)
+                np.subtract(hs[t], n, out=h)
+                h *= z
+                h += n
         return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
 
     def prepare_backward(self, cache):

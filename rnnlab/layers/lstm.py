@@ -48,11 +48,12 @@ def _factors(a, c_prev, tc, coef, oc, u):
     oc *= o                                                      # o (1 - tanh(c)^2)
 
 
-def _sigmoid_scale(H, dtype):
-    """(4H,) 1/2 for the sigmoid gates i, f, o and 1 for the tanh gate g."""
-    half = np.full(4 * H, 0.5, dtype=dtype)
-    half[2 * H:3 * H] = 1.0
-    return half
+def _gate_scales(H, dtype):
+    """(4H,) pre-activation scales -1 (sigmoid gates i, f, o) and -2 (tanh gate g), and the numerators
+    1 and 2 of sigma(a) = 1 / (1 + exp(-a)) and tanh(a) + 1 = 2 / (1 + exp(-2a))."""
+    scale = np.full(4 * H, -1.0, dtype=dtype)
+    scale[2 * H:3 * H] = -2.0
+    return scale, -scale
 
 
 class LSTMCell:
@@ -86,28 +87,30 @@ class LSTMCell:
         gates = np.empty((T, B, G), dtype=dt)
         tanh_c = np.empty((T, B, H), dtype=dt)
         hs[0], cs[0] = h0, c0
-        # One tanh over all four gates per step: sigma(a) = (1 + tanh(a / 2)) / 2, so the i, f, o rows
-        # of W_hh and of the input projection are halved first (exact: a power of two). The gates' buffer
-        # holds the halved pre-activations of every step, then step by step their activations.
-        half = _sigmoid_scale(H, dt)                             # (4H,) 1/2, 1/2, 1, 1/2
-        WT = (W_hh * half[:, None]).T                            # (H, 4H)
-        np.multiply(gi, half, out=gates)
-        shift = 1.0 - half                                       # sigma = tanh * 1/2 + 1/2; g = tanh * 1 + 0
+        # One exp over all four gates per step: sigma(a) = 1 / (1 + exp(-a)) and tanh(a) = 2 sigma(2a) - 1,
+        # so the rows of W_hh and of the input projection are scaled by -1 (i, f, o) and -2 (g) first
+        # (exact: powers of two). The gates' buffer holds the scaled pre-activations of every step, then
+        # step by step their activations. (exp costs 2/3 of tanh in NumPy: 1.7 vs 2.7 ns per float32.)
+        scale, numer = _gate_scales(H, dt)                      # (4H,) -1, -1, -2, -1 and 1, 1, 2, 1
+        WT = (W_hh * scale[:, None]).T                           # (H, 4H)
+        np.multiply(gi, scale, out=gates)
         a_h = np.empty((B, G), dtype=dt)
         ig = np.empty((B, H), dtype=dt)
-        for t in range(T):
-            a = gates[t]
-            np.matmul(hs[t], WT, out=a_h)
-            a += a_h
-            np.tanh(a, out=a)
-            a *= half
-            a += shift                                           # i, f, g, o
-            c = cs[t + 1]
-            np.multiply(a[:, H:2 * H], cs[t], out=c)
-            np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=ig)
-            c += ig                                              # c_t = f c_{t-1} + i g
-            np.tanh(c, out=tanh_c[t])
-            np.multiply(a[:, 3 * H:], tanh_c[t], out=hs[t + 1])  # h_t = o tanh(c_t)
+        with np.errstate(over="ignore"):  # exp(-a) = inf for a << 0 gives sigma(a) = 0, as it should
+            for t in range(T):
+                a = gates[t]
+                np.matmul(hs[t], WT, out=a_h)
+                a += a_h
+                np.exp(a, out=a)
+                a += 1.0
+                np.divide(numer, a, out=a)                       # sigma(i), sigma(f), 2 sigma(2g), sigma(o)
+                a[:, 2 * H:3 * H] -= 1.0                         # i, f, g, o
+                c = cs[t + 1]
+                np.multiply(a[:, H:2 * H], cs[t], out=c)
+                np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=ig)
+                c += ig                                          # c_t = f c_{t-1} + i g
+                np.tanh(c, out=tanh_c[t])
+                np.multiply(a[:, 3 * H:], tanh_c[t], out=hs[t + 1])  # h_t = o tanh(c_t)
         cache = {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
         return hs[1:], (hs[T], cs[T]), cache
 
