@@ -18,15 +18,15 @@ from . import kernels
 from .harness import Config, Context, set_threads
 from .report import cells, machine, markdown_table, side_by_side, target_lines, text_table
 
-PINNED_CASES = ("matmul", "layers", "lm")  # the cases with a torch column: what the pinned pass measures
+PINNED_CASES = ("matmul", "layers", "layer-parts", "lm")  # compared with torch, and what bounds the layers
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n", 1)[1].strip())
     p.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: a smoke run")
     p.add_argument("--only", nargs="+", default=(), metavar="NAME",
-                   help="run only the cases whose name contains one of these (matmul, layers, truncate, lm, "
-                        "lm-reference, lm-class, train)")
+                   help="run only the cases whose name contains one of these (matmul, layers, layer-parts, truncate, "
+                        "lm, lm-reference, lm-class, train)")
     p.add_argument("--kernel", choices=("both",) + kernels.KERNELS, default="both",
                    help="BLAS kernel: the CPU's own, the environment's pinned one, or both (default; one "
                         "child process each, the pinned one runs only the cases compared with torch)")

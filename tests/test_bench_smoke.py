@@ -58,9 +58,10 @@ def test_layer_cases_run_and_tabulate(one_thread):
     ctx = Context(tiny())
     ctx.rows += matmul.run(ctx)
     assert ctx.peak_gflops and ctx.peak_gflops > 0
-    ctx.rows += layers.run_layers(ctx) + layers.run_truncate(ctx)
+    ctx.rows += layers.run_layers(ctx) + layers.run_truncate(ctx) + layers.run_parts(ctx)
     impls = {r.impl for r in ctx.rows}
-    assert {"numpy", "rnnlab", "full BPTT", "truncate=4"} <= impls
+    assert {"numpy", "rnnlab", "full BPTT", "truncate=4", "forward recurrence (cell loop)",
+            "per-step factors (prepare_backward)", "backward sweep (bptt, full)"} <= impls
     for r in ctx.rows:
         assert r.timing.median > 0 and (r.gflops is None or r.gflops > 0)
         if r.impl == "truncate=4":
