@@ -29,7 +29,8 @@ def parse_args(argv=None):
                         "lm, lm-reference, lm-class, train)")
     p.add_argument("--kernel", choices=("both",) + kernels.KERNELS, default="both",
                    help="BLAS kernel: the CPU's own, the environment's pinned one, or both (default; one "
-                        "child process each, the pinned one runs only the cases compared with torch)")
+                        "child process each; the pinned one runs only the cases compared with torch and the "
+                        "layer parts, 9 samples each unless --repeats, no memory)")
     p.add_argument("--repeats", type=int, default=None, help="timed samples per implementation (default 15)")
     p.add_argument("--threads", type=int, default=2, help="BLAS and torch threads (default 2)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
@@ -84,7 +85,9 @@ def _both_kernels(a, argv) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for k in kernels.KERNELS:
             path = os.path.join(tmp, f"{k}.json")
-            extra = ["--cases", *PINNED_CASES] if k == "pinned" else []
+            extra = []
+            if k == "pinned":  # the second pass: fewer samples, no memory (it does not depend on the kernel)
+                extra = ["--cases", *PINNED_CASES, "--no-memory"] + ([] if a.repeats else ["--repeats", "9"])
             print(f"\n=== BLAS kernel: {k} ===", flush=True)
             cmd = [sys.executable, "-m", "benchmarks", *base, *extra, "--kernel", k, "--result", path]
             rc = subprocess.run(cmd, env=kernels.environment(k)).returncode
