@@ -105,7 +105,8 @@ def _both_kernels(a, argv) -> int:
         with open(a.markdown, "w") as f:
             f.write("\n".join(["## The CPU's own BLAS kernel", "", results["own"]["markdown"],
                                "## The pinned kernel (this environment, CI)", "", results["pinned"]["markdown"],
-                               "## Side by side", "", summary["markdown"], "", *[f"- {t}" for t in targets], ""]))
+                               "## Side by side", "", summary["markdown"], "", targets[0],
+                               "", *[f"- {t.strip()}" for t in targets[1:]], ""]))
         print(f"\nwrote {a.markdown}")
     return 0
 
