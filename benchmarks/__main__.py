@@ -3,8 +3,9 @@ cases, print the table.
 
 Every comparison is timed side by side in one process, float32, on the same number of threads for
 NumPy's BLAS and torch. By default the run measures two BLAS kernels, one child process each: the CPU's
-own (every case) and the one this environment pins for CI (the cases compared with torch), then prints
-their speed-ups side by side and the performance targets (see ``benchmarks.kernels``)."""
+own (every case) and the one this environment pins for CI (the cases compared with torch and the layer
+parts), then prints their speed-ups side by side and the performance targets (see
+``benchmarks.kernels``)."""
 from __future__ import annotations
 
 import argparse
