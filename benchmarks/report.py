@@ -97,3 +97,69 @@ def machine(threads: int, load_before: tuple | None = None) -> list:
                  "interleaved; ± = interquartile range / median; % peak = share of the numpy matmul rate; "
                  "peak MiB = transient memory of one call; speed-up = t(ref) / t(impl)")
     return lines
+
+
+# -- two kernels side by side, and the targets ------------------------------------------------------
+
+SIDE_COLUMNS = ["case", "impl", "own ms", "own speed-up", "own % peak", "pinned ms", "pinned speed-up",
+                "pinned % peak"]
+
+# issue 18, on the CPU's own kernel: rnnlab's speed-up over torch, and the LSTM's share of the matmul rate
+OWN_TARGETS = [("RNN layer fwd+bwd", 2.0), ("LSTM layer fwd+bwd", 1.2), ("GRU layer fwd+bwd", 1.5),
+               ("tutorial LM SGD step", 3.0)]
+LSTM_PEAK_SHARE = 70.0  # % of the measured matmul rate, on either kernel
+
+
+def side_by_side(own: list, pinned: list) -> dict:
+    """The rows of the own-kernel run with the pinned run's time, speed-up and share of the matmul rate
+    beside them (rows are the dicts a child hands back: the table's cells plus ``ratio`` and ``ref``)."""
+    other = {(r["case"], r["impl"]): r for r in pinned}
+    body = []
+    for r in own:
+        p = other.get((r["case"], r["impl"]))
+        if p is None:
+            continue
+        up = lambda x: f"{x['ratio']:.2f}x vs {x['ref']}" if x["ratio"] else ""
+        body.append([r["case"], r["impl"], r["ms"], up(r), r["peak"], p["ms"], up(p), p["peak"]])
+    for i in range(len(body) - 1, 0, -1):
+        if body[i][0] == body[i - 1][0]:
+            body[i][0] = ""
+    width = [max(len(str(x)) for x in col) for col in zip(SIDE_COLUMNS, *body)]
+    line = lambda c: "  ".join(str(x).ljust(w) if i < 2 else str(x).rjust(w) for i, (x, w) in enumerate(zip(c, width)))
+    text = "\n".join([line(SIDE_COLUMNS), line(["-" * w for w in width])] + [line(c) for c in body])
+    md = ["| " + " | ".join(SIDE_COLUMNS) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 6) + "|"]
+    md += ["| " + " | ".join(c) + " |" for c in body]
+    return {"text": text, "markdown": "\n".join(md)}
+
+
+def _vs_torch(rows, prefix):
+    for r in rows:
+        if r["case"].startswith(prefix) and r["ref"] == "torch" and r["ratio"]:
+            return r
+    return None
+
+
+def _share(rows, prefix):
+    r = next((r for r in rows if r["case"].startswith(prefix) and r["impl"] == "rnnlab"), None)
+    return None if r is None or not r["peak"] else float(r["peak"].rstrip("%"))
+
+
+def target_lines(own: list, pinned: list) -> list:
+    """One line per target of issue 18: the measured value and met / MISSED."""
+    mark = lambda ok: "met" if ok else "MISSED"
+    out = ["targets (issue 18):"]
+    for prefix, goal in OWN_TARGETS:
+        r = _vs_torch(own, prefix)
+        if r is not None:
+            out.append(f"  own kernel: {prefix} vs torch {r['ratio']:.2f}x (target >= {goal}x): "
+                       f"{mark(r['ratio'] >= goal)}")
+    for label, rows in (("own", own), ("pinned", pinned)):
+        s = _share(rows, "LSTM layer fwd+bwd")
+        if s is not None:
+            out.append(f"  {label} kernel: LSTM layer at {s:.0f}% of the matmul rate (target >= "
+                       f"{LSTM_PEAK_SHARE:.0f}%): {mark(s >= LSTM_PEAK_SHARE)}")
+    slower = [f"{r['case'].split(' T=')[0].split(',')[0]} {r['ratio']:.2f}x" for r in pinned
+              if r["ref"] == "torch" and r["ratio"] and r["ratio"] < 1 and not r["case"].startswith("LSTM")]
+    out.append("  pinned kernel: no case but the LSTM slower than torch: "
+               + (mark(True) if not slower else "MISSED (" + "; ".join(slower) + ")"))
+    return out

@@ -166,3 +166,101 @@ def test_sparse_adam_updates_runs_of_rows_as_views_bitwise(monkeypatch):
     for k in p1:
         np.testing.assert_array_equal(p1[k], p2[k])
         np.testing.assert_array_equal(o1.state[f"v.{k}"], o2.state[f"v.{k}"])
+
+
+@pytest.mark.parametrize("kind,nl", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", None), ("gru", None)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("final", [False, True], ids=["no-dhn", "dhn"])
+def test_full_bptt_with_step_into_equals_plain_steps_bitwise(kind, nl, dtype, final):
+    """bptt's sweep with the cells' ``backward_step_into`` against the plain ``backward_step`` sweep."""
+    import rnnlab
+    from rnnlab import bptt
+
+    rng = np.random.default_rng(5)
+    T, B, I, H = 9, 3, 4, 5
+    layer = rnnlab.make_layer(kind, I, H, nonlinearity=nl or "tanh", dtype=dtype, seed=2)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    dout = rng.standard_normal((T, B, H)).astype(dtype)
+    st = lambda: rng.standard_normal((B, H)).astype(dtype)
+    dhn = ((st(), st()) if kind == "lstm" else st()) if final else None
+    _, _, cache = layer.forward(x)
+    c, W_hh = cache[0], layer.params["weight_hh_l0"]
+    layer.cell.prepare_backward(c)
+    dhn_h, dhn_c = (dhn if kind == "lstm" and final else (dhn, None))
+    before = [None if a is None else a.copy() for a in (dhn_h, dhn_c)]
+    fast = bptt._full_into(layer.cell, c, W_hh, dout, dhn_h, dhn_c)
+    plain = bptt._full(layer.cell, c, W_hh, dout, dhn_h, dhn_c)
+    assert (fast[1] is fast[0]) == (plain[1] is plain[0])
+    for ours, ref in zip(fast, plain):
+        if ref is None:
+            assert ours is None
+        else:
+            np.testing.assert_array_equal(ours, ref)
+    for a, b in zip((dhn_h, dhn_c), before):  # the caller's final-state gradients are read, never written
+        if b is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_per_step_factors_in_step_blocks_equal_one_block_bitwise(kind, monkeypatch):
+    """``prepare_backward`` a few steps at a time (blocks of 1 and 2 steps, the last one short) against
+    all steps in one block."""
+    import rnnlab
+    from rnnlab import bptt
+
+    rng = np.random.default_rng(3)
+    T, B, I, H = 7, 2, 3, 4
+    layer = rnnlab.make_layer(kind, I, H, dtype=np.float64, seed=1)
+    _, _, cache = layer.forward(rng.standard_normal((T, B, I)))
+    keys = ("coef", "oc") if kind == "lstm" else ("coef",)
+    results = []
+    for block in (1 << 16, B * H, 2 * B * H):
+        monkeypatch.setattr(bptt, "STEP_BLOCK", block)
+        c = {k: v for k, v in cache[0].items() if k not in keys}
+        layer.cell.prepare_backward(c)
+        results.append([c[k] for k in keys])
+    assert len(bptt.step_blocks(T, B * H)) == 4  # the last setting: blocks of 2, 2, 2, 1 steps
+    for blocked in results[1:]:
+        for ours, ref in zip(blocked, results[0]):
+            np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gates_by_exp_saturate_cleanly(kind, dtype):
+    """Gates computed through exp (sigma(a) = 1 / (1 + exp(-a)), tanh(a) = 2 sigma(2a) - 1) against the
+    textbook formulas, with pre-activations far beyond exp's range: no warning, no NaN, exact 0 / +-1."""
+    import warnings
+
+    import rnnlab
+
+    rng = np.random.default_rng(4)
+    T, B, I, H = 3, 4, 2, 3
+    layer = rnnlab.make_layer(kind, I, H, dtype=dtype, seed=0)
+    for k in layer.params:
+        layer.params[k] *= dtype(300.0)  # pre-activations of several hundred to thousands: exp overflows
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, _, cache = layer.forward(x)
+    p = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    sig = lambda a: 0.5 * (1.0 + np.tanh(0.5 * a))
+    h, c = np.zeros((B, H)), np.zeros((B, H))
+    for t in range(T):
+        gi = x[t] @ p["weight_ih_l0"].T + p["bias_ih_l0"]
+        gh = h @ p["weight_hh_l0"].T + p["bias_hh_l0"]
+        if kind == "lstm":
+            a = gi + gh
+            i, f, g, o = sig(a[:, :H]), sig(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), sig(a[:, 3 * H:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            ref_gates = np.concatenate([i, f, g, o], axis=1)
+        else:
+            r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+            n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            h = (1 - z) * n + z * h
+            ref_gates = np.concatenate([r, z, n], axis=1)
+        assert np.all(np.isfinite(cache[0]["gates"][t]))
+        np.testing.assert_allclose(cache[0]["gates"][t], ref_gates, rtol=0, atol=10 * np.finfo(dtype).eps)
+        np.testing.assert_allclose(out[t], h, rtol=0, atol=100 * np.finfo(dtype).eps)
+    assert np.mean(np.abs(cache[0]["gates"]) == 1.0) > 0.3  # most gates saturated exactly

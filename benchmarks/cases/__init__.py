@@ -6,6 +6,7 @@ from . import estimators, layers, lm, matmul, score, train
 CASES = {
     "matmul": matmul.run,
     "layers": layers.run_layers,
+    "layer-parts": layers.run_parts,
     "truncate": layers.run_truncate,
     "lm": lm.run,
     "lm-reference": lm.run_reference,

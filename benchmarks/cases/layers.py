@@ -113,3 +113,74 @@ def run_truncate(ctx: Context, k: int = 4) -> list:
                             item_unit="tokens/s", peak_mib=mem, ratio=ratio, ref="full" if ratio else "",
                             note="target: time <= 2x full" if ratio else ""))
     return rows
+
+
+def layer_parts(cell: str, T: int, B: int, I: int, H: int) -> dict:
+    """The phases of one rnnlab layer step as separate callables (label -> (callable, flops)), each on
+    inputs the earlier phases made once: what the layer's time is made of."""
+    import rnnlab
+    from rnnlab import bptt
+
+    layer = rnnlab.make_layer(cell, I, H, dtype=np.float32, seed=0)
+    x, dout = _data(T, B, I, H)
+    p = layer._layer_params(0)
+    W_ih, W_hh, c = p["W_ih"], p["W_hh"], layer.cell
+    G = c.gates * H
+    bias = c.input_bias(p["b_ih"], p["b_hh"])
+    zeros = np.zeros((B, H), dtype=np.float32)
+    state0 = (zeros, zeros) if c.has_cell_state else zeros
+
+    def input_product():
+        gi = bptt.mm(x, W_ih.T)
+        gi += bias
+        return gi
+
+    gi = input_product()
+    _, _, cache = c.forward(gi, state0, W_hh, p["b_hh"])
+    factors = ("coef", "oc", "dact")
+    plain = {k: v for k, v in cache.items() if k not in factors}
+    c.prepare_backward(cache)
+    dgi, dgh, _ = bptt.bptt(c, cache, W_hh, dout)
+    hs = cache["hs"][:-1].reshape(-1, H)
+    h, a, dh = hs[:B], np.empty((B, G), np.float32), np.empty((B, H), np.float32)
+    WT, d = W_hh.T, dgh[0]
+
+    def step_products():
+        for _ in range(T):
+            np.matmul(h, WT, out=a)
+            np.matmul(d, W_hh, out=dh)
+
+    def weight_products():
+        dgi.reshape(-1, G).T @ x.reshape(-1, I)
+        bptt.mm(dgi, W_ih)
+        dgh.reshape(-1, G).T @ hs
+
+    def bias_sums():
+        dgi.reshape(-1, G).sum(axis=0)
+        dgh.reshape(-1, G).sum(axis=0)
+
+    fwd_flops, step_flops = 2.0 * T * B * G * I, 2.0 * T * B * G * H
+    return {
+        "input product x W_ih^T + bias": (input_product, fwd_flops),
+        "forward recurrence (cell loop)": (lambda: c.forward(gi, state0, W_hh, p["b_hh"]), step_flops),
+        "per-step factors (prepare_backward)": (lambda: c.prepare_backward(dict(plain)), None),
+        "backward sweep (bptt, full)": (lambda: bptt.bptt(c, cache, W_hh, dout), step_flops),
+        "dW_ih, dx, dW_hh products": (weight_products, 2 * fwd_flops + step_flops),
+        "bias gradient sums": (bias_sums, None),
+        "the loops' products alone (2 T per-step)": (step_products, 2 * step_flops),
+    }
+
+
+def run_parts(ctx: Context) -> list:
+    """What an rnnlab layer step is made of: each phase timed on its own (side by side, interleaved); the
+    first six add up to about one layer step, the last is the per-step products inside the two loops."""
+    cfg = ctx.config
+    T, B, I, H = _sizes(cfg)
+    rows = []
+    for cell in ("rnn", "lstm", "gru"):
+        parts = layer_parts(cell, T, B, I, H)
+        timings = compare({k: f for k, (f, _) in parts.items()}, cfg)
+        case = f"{cell.upper()} layer parts (rnnlab) T={T} B={B} I={I} H={H}"
+        for impl, t in timings.items():
+            rows.append(Row(case, impl, t, flops=parts[impl][1]))
+    return rows

@@ -91,7 +91,7 @@ def lm_flops(V, H, T, B, output_rows=None):
 
 
 def run(ctx: Context) -> list:
-    """rnnlab against torch eager (target: >= 2x words/s)."""
+    """rnnlab against torch eager (target: >= 3x words/s with the CPU's own BLAS kernel)."""
     cfg = ctx.config
     V, H, T, B = cfg.pick((8000, 100, 20, 32), (64, 8, 5, 4))
     kw = dict(V=V, H=H, T=T, B=B)
@@ -106,7 +106,7 @@ def run(ctx: Context) -> list:
         mem = peak_memory(cfg, f"benchmarks.cases.lm:{impl}_lm_step", **kw)
         rows.append(Row(case, impl, t, flops=lm_flops(V, H, T, B), items=T * B, item_unit="words/s",
                         peak_mib=mem, ratio=ratio, ref="torch" if ratio else "",
-                        note="target >= 2x" if ratio else ""))
+                        note="target >= 3x" if ratio else ""))
     return rows
 
 

@@ -19,7 +19,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import _sigmoid
+from ..bptt import step_blocks
+
+
+def _factors(a, h_prev, ghn, coef, u):
+    """coef of some steps (see ``GRUCell.prepare_backward``), in place with one temporary ``u`` (the
+    shape of ``ghn``)."""
+    H = ghn.shape[-1]
+    r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
+    cr, cz, cn = coef[:, :, 0], coef[:, :, 1], coef[:, :, 2]
+    np.subtract(1.0, z, out=u)
+    np.multiply(n, n, out=cn)
+    np.subtract(1.0, cn, out=cn)
+    cn *= u                                                      # (1 - z)(1 - n^2)
+    np.subtract(h_prev, n, out=cz)
+    cz *= z
+    cz *= u                                                      # (h_{t-1} - n) z (1 - z)
+    np.subtract(1.0, r, out=u)
+    u *= r
+    np.multiply(cn, ghn, out=cr)
+    cr *= u                                                      # (1 - z)(1 - n^2) ghn r (1 - r)
 
 
 class GRUCell:
@@ -54,25 +73,37 @@ class GRUCell:
         gates = np.empty((T, B, G), dtype=dt)
         ghn = np.empty((T, B, H), dtype=dt)
         hs[0] = h0
-        WT = W_hh.T
+        # r and z by one exp per step: sigma(a) = 1 / (1 + exp(-a)), so their rows of W_hh and of the input
+        # projection are negated first (exact). The gates' buffer holds the negated r, z and the plain n
+        # input pre-activations of every step, then step by step the gates. (exp costs 2/3 of tanh in
+        # NumPy: 1.7 vs 2.7 ns per float32.)
+        sign = np.ones(G, dtype=dt)
+        sign[:2 * H] = -1.0
+        WT = (W_hh * sign[:, None]).T                            # (H, 3H)
+        np.multiply(gi, sign, out=gates)
         b_hn = b_hh[2 * H:]
         gh = np.empty((B, G), dtype=dt)
-        for t in range(T):
-            a = gates[t]
-            np.matmul(hs[t], WT, out=gh)
-            np.add(gi[t, :, :2 * H], gh[:, :2 * H], out=a[:, :2 * H])
-            _sigmoid(a[:, :2 * H], out=a[:, :2 * H])
-            np.add(gh[:, 2 * H:], b_hn, out=ghn[t])
-            n = a[:, 2 * H:]
-            np.multiply(a[:, :H], ghn[t], out=n)
-            n += gi[t, :, 2 * H:]
-            np.tanh(n, out=n)
-            z = a[:, H:2 * H]
-            h = hs[t + 1]
-            # h = n + z * (h_prev - n)
-            np.subtract(hs[t], n, out=h)
-            h *= z
-            h += n
+        rg = np.empty((B, H), dtype=dt)
+        with np.errstate(over="ignore"):  # exp(-a) = inf for a << 0 gives sigma(a) = 0, as it should
+            for t in range(T):
+                a = gates[t]
+                np.matmul(hs[t], WT, out=gh)
+                rz = a[:, :2 * H]
+                rz += gh[:, :2 * H]
+                np.exp(rz, out=rz)
+                rz += 1.0
+                np.divide(1.0, rz, out=rz)                           # r, z
+                np.add(gh[:, 2 * H:], b_hn, out=ghn[t])
+                n = a[:, 2 * H:]
+                np.multiply(a[:, :H], ghn[t], out=rg)
+                n += rg
+                np.tanh(n, out=n)                                    # n = tanh(W_in x + b_in + r ghn)
+                z = a[:, H:2 * H]
+                h = hs[t + 1]
+                # h = n + z * (h_prev - n)
+                np.subtract(hs[t], n, out=h)
+                h *= z
+                h += n
         return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
 
     def prepare_backward(self, cache):
@@ -84,21 +115,11 @@ class GRUCell:
         a = cache["gates"]
         T, B, G = a.shape
         H = G // 3
-        r, z, n = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
         coef = np.empty((T, B, 3, H), dtype=a.dtype)
-        cr, cz, cn = coef[:, :, 0], coef[:, :, 1], coef[:, :, 2]
-        # in place, one temporary: a dozen passes over (T, B, H) instead of twenty with a new array each
-        one_minus = np.subtract(1.0, z)
-        np.multiply(n, n, out=cn)
-        np.subtract(1.0, cn, out=cn)
-        cn *= one_minus                                          # (1 - z)(1 - n^2)
-        np.subtract(cache["hs"][:-1], n, out=cz)
-        cz *= z
-        cz *= one_minus                                          # (h_{t-1} - n) z (1 - z)
-        np.subtract(1.0, r, out=one_minus)
-        one_minus *= r
-        np.multiply(cn, cache["ghn"], out=cr)
-        cr *= one_minus                                          # (1 - z)(1 - n^2) ghn r (1 - r)
+        blocks = step_blocks(T, B * H)
+        u = np.empty((blocks[0].stop - blocks[0].start, B, H), dtype=a.dtype)
+        for s in blocks:  # a few steps at a time: the block's dozen passes stay in the cache
+            _factors(a[s], cache["hs"][s], cache["ghn"][s], coef[s], u[:s.stop - s.start])
         cache["coef"] = coef
 
     def backward_step(self, cache, s, dh, dc=None):
@@ -121,3 +142,14 @@ class GRUCell:
         dgh = dgi.copy()
         dgh[..., 2 * H:] *= a[..., :H]                           # the reset gate scales W_hn h + b_hn
         return dgi, dgh, dh * a[..., H:2 * H], None
+
+    def backward_step_into(self, cache, t, dh, dc, dgi, dgh):
+        """``backward_step`` of one step ``t`` written into preallocated arrays (the fast path of
+        ``rnnlab.bptt``): dgi, dgh (B, 3H) receive the pre-activation gradients; ``dh`` is left unchanged.
+        Returns the direct path dh * z to h_{t-1} (B, H), a new array."""
+        B, H = dh.shape
+        a = cache["gates"][t]
+        np.multiply(dh[:, None, :], cache["coef"][t], out=dgi.reshape(B, 3, H))
+        dgh[:, :2 * H] = dgi[:, :2 * H]
+        np.multiply(dgi[:, 2 * H:], a[:, :H], out=dgh[:, 2 * H:])  # the reset gate scales W_hn h + b_hn
+        return dh * a[:, H:2 * H]

@@ -93,3 +93,9 @@ class RNNCell:
         cell-state gradient (none here). Call ``prepare_backward(cache)`` first."""
         dz = dh * cache["dact"][s]
         return dz, dz, None, None
+
+    def backward_step_into(self, cache, t, dh, dc, dgi, dgh):
+        """``backward_step`` of one step ``t`` written into ``dgi`` (B, H) (``dgh`` is the same array), the
+        fast path of ``rnnlab.bptt``; ``dh`` is left unchanged. Returns None."""
+        np.multiply(dh, cache["dact"][t], out=dgi)
+        return None
