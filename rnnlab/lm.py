@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ConfigMixin
+from .direct import Direct
 from .errors import ConfigError, ShapeError
 from .layers import make_layer
 from .layers.base import _check_dtype
@@ -47,6 +48,8 @@ class ModelConfig(ConfigMixin):
     init: str = "uniform"           # uniform (torch/tutorial) | xavier | orthogonal | identity
     spectral_radius: float | None = None  # rescale each recurrent block to this spectral radius
     forget_bias: float | None = None      # LSTM: forget-gate bias at init (None: torch's uniform)
+    direct_size: int | None = None  # direct connections (rnnlab.direct): entries of the hashed n-gram table
+    direct_order: int | None = None  # ... and their order (1: a unigram bias; 4: up to three words back)
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers"):
@@ -115,10 +118,12 @@ class LanguageModel:
 
     def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
-                 n_classes=None, init="uniform", spectral_radius=None, forget_bias=None):
+                 n_classes=None, init="uniform", spectral_radius=None, forget_bias=None, direct_size=None,
+                 direct_order=None):
         dtype = _check_dtype(dtype)
         self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,
-                                  output, None, dtype.name, seed, init, spectral_radius, forget_bias)
+                                  output, None, dtype.name, seed, init, spectral_radius, forget_bias,
+                                  direct_size, direct_order)
         cfg = self.config
         self.dtype = dtype
         rng = np.random.default_rng(seed)
@@ -143,6 +148,10 @@ class LanguageModel:
         bound = 1.0 / np.sqrt(hidden_size)
         for k, shape in self.output.param_shapes().items():
             self.params[k] = rng.uniform(-bound, bound, shape).astype(dtype)
+        self.direct = None  # direct connections: rnnlab.direct; their table starts at zero, as the toolkits'
+        if direct_size is not None or direct_order is not None:
+            self.direct = Direct(direct_size, direct_order, vocab_size + (cfg.n_classes or 0))
+            self.params["direct.weight"] = np.zeros(direct_size, dtype=dtype)
 
     # -- construction from saved state ---------------------------------------------------------------
 
@@ -152,7 +161,7 @@ class LanguageModel:
         return cls(cfg.vocab_size, cfg.hidden_size, cfg.cell, cfg.nonlinearity, cfg.num_layers,
                    cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
                    n_classes=cfg.n_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
-                   forget_bias=cfg.forget_bias)
+                   forget_bias=cfg.forget_bias, direct_size=cfg.direct_size, direct_order=cfg.direct_order)
 
     def load_params(self, params: dict) -> None:
         """Copy arrays into this model's parameters (in place); keys and shapes must match exactly."""
@@ -198,7 +207,12 @@ class LanguageModel:
 
     def output_params(self) -> dict:
         """The output layer's parameters (decoder, and class decoder for class output), by name."""
-        return {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder."))}
+        return {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder.", "direct."))}
+
+    def direct_batch(self, x, rows=None):
+        """The ``rnnlab.direct.DirectBatch`` of the positions of x (T, B) (t-major rows, or those ``rows``),
+        or None for a model without direct connections."""
+        return None if self.direct is None else self.direct.batch(self.params["direct.weight"], x, rows)
 
     # -- training ------------------------------------------------------------------------------------
 
@@ -226,7 +240,8 @@ class LanguageModel:
         # a full softmax that outweighs the recurrent layers runs as two halves of rows on two threads
         # when the BLAS may use two (rnnlab.threads.row_parallel)
         V, H = self.vocab_size, self.hidden_size
-        with row_parallel(self.output.kind == "softmax" and x.size * V >= 1 << 20 and V >= 20 * H):
+        with row_parallel(self.output.kind == "softmax" and x.size * V >= 1 << 20 and V >= 20 * H
+                          and self.direct is None):  # (direct: one thread keeps its sums in one order)
             return self._forward_backward(x, y, h0, truncate, dhn, need_grad, state_at)
 
     def _forward_backward(self, x, y, h0, truncate, dhn, need_grad, state_at):
@@ -246,8 +261,9 @@ class LanguageModel:
         yv = yf if all_valid else yf[valid]
         if yv.max() >= self.vocab_size:
             raise ShapeError(f"target ids must lie in [0, {self.vocab_size}) or be -1 (padding)")
+        direct = self.direct_batch(x, None if all_valid else np.flatnonzero(valid))
         loss_sum, dh, grads = self.output.loss_and_grad(self.output_params(), hv, yv, scale=1.0 / n,
-                                                        need_grad=need_grad)
+                                                        need_grad=need_grad, direct=direct)
         loss = loss_sum / n
         if not need_grad:
             return loss, None, hn, n
@@ -260,6 +276,8 @@ class LanguageModel:
         dx, _, lgrads = self.layer.backward(cache, dout, dhn, truncate=truncate, sparse_input_grad=True)
         for k, g in lgrads.items():
             grads[f"rnn.{k}"] = g
+        if direct is not None:
+            grads["direct.weight"] = direct.grad(1.0 / n)
         if "encoder.weight" in self.params:
             E = self.params["encoder.weight"]
             rows, sums = segment_sum(x.reshape(-1), dx.reshape(-1, E.shape[1]))
@@ -282,17 +300,18 @@ class LanguageModel:
         """(T, B, V) unnormalised scores for softmax output; log-probabilities for class output."""
         out, _, _ = self.hidden(x, h0)
         T, B, H = out.shape
-        if self.output.kind == "softmax":
+        if self.output.kind == "softmax" and self.direct is None:
             z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
         else:
-            z = self.output.log_probs(self.output_params(), out.reshape(-1, H))
+            z = self.output.log_probs(self.output_params(), out.reshape(-1, H), direct=self.direct_batch(x))
         return z.reshape(T, B, -1)
 
     def log_probs(self, x, h0=None):
         """(T, B, V) log p(next word | prefix) and the final state."""
         out, hn, _ = self.hidden(x, h0)
         T, B, H = out.shape
-        return self.output.log_probs(self.output_params(), out.reshape(-1, H)).reshape(T, B, -1), hn
+        logp = self.output.log_probs(self.output_params(), out.reshape(-1, H), direct=self.direct_batch(x))
+        return logp.reshape(T, B, -1), hn
 
     def to_torch(self):
         """The equivalent torch module (see ``rnnlab.interop``)."""

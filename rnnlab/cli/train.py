@@ -55,6 +55,11 @@ def register(sub):
     m.add_argument("--forget-bias", type=finite_float, default=1.0,
                    help="LSTM forget-gate bias at init (default 1.0)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
+    m.add_argument("--direct", type=positive_float, default=None, metavar="M",
+                   help="maximum-entropy direct connections (hashed n-gram features of the history added to the "
+                        "output scores, as the RNNLM toolkits' -direct): a table of M million entries")
+    m.add_argument("--direct-order", type=int_at_least(1), default=None, metavar="N",
+                   help="order of the direct connections' n-grams: the last 0..N-1 words (default 4 with --direct)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam", "sparseadam"],
                    default="adagrad",
@@ -105,7 +110,8 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "batch_size": ("train", "batch_size"), "stream": ("train", "stream"),
              "bptt_chunk": ("train", "bptt_chunk"), "bptt_window": ("train", "bptt_window"),
              "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "n_classes"),
-             "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay")}
+             "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay"),
+             "direct": ("model", "direct_size"), "direct_order": ("model", "direct_order")}
 
 
 def _configs(args):
@@ -126,13 +132,18 @@ def _configs(args):
                           "chunk to the next and runs in one process: drop one of them")
     if args.bptt_window is not None and not args.stream:
         raise ConfigError("--bptt-window applies to --stream training; add --stream")
+    if args.direct_order is not None and args.direct is None:
+        raise ConfigError("--direct-order sets the order of direct connections; add --direct M (table size in "
+                          "millions of entries)")
     dcfg = DataConfig(train=args.train, valid=args.valid, format=args.format or "text", column=args.column,
                       field=args.field or "text", level=args.level, vocab_size=args.vocab_size,
                       errors=args.errors or "strict", skip_bad_lines=bool(args.skip_bad_lines))
     model = {"hidden_size": args.hidden, "cell": args.cell, "nonlinearity": args.nonlinearity,
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
              "n_classes": args.classes, "dtype": args.dtype, "seed": args.seed, "init": args.init,
-             "forget_bias": args.forget_bias if args.cell == "lstm" else None}
+             "forget_bias": args.forget_bias if args.cell == "lstm" else None,
+             "direct_size": None if args.direct is None else int(round(args.direct * 1e6)),
+             "direct_order": None if args.direct is None else (args.direct_order or 4)}
     tcfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, clip=args.clip or None, clip_value=args.clip_value,
                        truncate=args.truncate, batch_size=args.batch_size,
                        epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
