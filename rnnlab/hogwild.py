@@ -104,7 +104,8 @@ def reader_model(lm):
     step."""
     reader = copy.copy(lm)
     lookup = "encoder.weight" if "encoder.weight" in lm.params else "rnn.weight_ih_l0"
-    reader.params = {k: (v if k == lookup else v.copy(order="K")) for k, v in lm.params.items()}
+    shared = (lookup, "direct.weight")  # read once per step; the direct table's backward never reads it
+    reader.params = {k: (v if k in shared else v.copy(order="K")) for k, v in lm.params.items()}
     reader.layer = copy.copy(lm.layer)
     reader.layer.params = {k[4:]: v for k, v in reader.params.items() if k.startswith("rnn.")}
     return reader

@@ -119,6 +119,8 @@ def _torch_lm_class():
                 cw = torch.as_tensor(np.asarray(class_of_word), dtype=torch.long)
                 self.register_buffer("class_of_word", cw, persistent=False)
                 self.class_decoder = nn.Linear(H, int(cw.max()) + 1, dtype=dt)
+            if c.get("direct_size") is not None:
+                self.direct = _torch_direct_class()(c, class_of_word, dt)
 
         def forward(self, x, h0=None):
             if hasattr(self, "encoder"):
@@ -127,8 +129,13 @@ def _torch_lm_class():
                 inp = torch.nn.functional.one_hot(x, self.config["vocab_size"]).to(self.decoder.weight.dtype)
             out, hn = self.rnn(inp, h0)
             z = self.decoder(out)
+            zc = self.class_decoder(out) if self.config["output"] == "class" else None
+            if hasattr(self, "direct"):
+                d_words, d_classes = self.direct(x)
+                z = z + d_words
+                zc = None if zc is None else zc + d_classes
             if self.config["output"] == "class":
-                logp_c = torch.log_softmax(self.class_decoder(out), dim=-1)
+                logp_c = torch.log_softmax(zc, dim=-1)
                 cw = self.class_of_word
                 C = logp_c.shape[-1]
                 # log-softmax of the word scores within each class, via a per-class logsumexp
@@ -167,6 +174,50 @@ def _torch_lm_class():
             return lm
 
     return TorchLanguageModel
+
+
+@functools.cache
+def _torch_direct_class():
+    """The torch twin of ``rnnlab.direct``, defined lazily like ``TorchLanguageModel``."""
+    torch = _torch()
+
+    class DirectConnections(torch.nn.Module):
+        """``weight`` is rnnlab's ``direct.weight``; ``forward(x)`` gives the direct scores of every word
+        (T, B, V) and, for class output, of every class (T, B, C) (else None). The hashes of the histories
+        are computed by ``rnnlab.direct.history_hashes`` (integer work, no gradient)."""
+
+        def __init__(self, c: dict, class_of_word, dt):
+            super().__init__()
+            from .direct import Direct
+            from .output import ClassSoftmax
+
+            V = c["vocab_size"]
+            C = 0 if class_of_word is None else int(np.max(class_of_word)) + 1
+            self.spec = Direct(c["direct_size"], c["direct_order"], V + C)
+            self.n_classes = C
+            self.weight = torch.nn.Parameter(torch.zeros(c["direct_size"], dtype=dt))
+            # the offset of word v's score: v (full softmax), or C + its place among the words by class
+            if C:
+                o = ClassSoftmax(V, 1, class_of_word)
+                place = o.offsets[o.class_of_word] + o.pos_in_class
+            else:
+                place = np.arange(V)
+            self.register_buffer("word_offset", torch.as_tensor(C + place, dtype=torch.long), persistent=False)
+
+        def forward(self, x):
+            from .direct import history_hashes
+
+            d = self.spec
+            hashes, present = history_hashes(x.cpu().numpy(), d.order, d.null - d.n_candidates + 1)
+            hashes[~present] = d.null
+            h = torch.as_tensor(hashes, device=self.weight.device)[..., None]       # (order, T, B, 1)
+            words = self.weight[h + self.word_offset].sum(0)                          # (T, B, V)
+            if not self.n_classes:
+                return words, None
+            classes = self.weight[h + torch.arange(self.n_classes, device=h.device)].sum(0)
+            return words, classes
+
+    return DirectConnections
 
 
 def lm_to_torch(lm):

@@ -198,3 +198,26 @@ def test_bad_direct_settings_are_config_errors():
         LanguageModel(10, 4, direct_size=25, direct_order=2)
     with pytest.raises(ConfigError, match="both"):
         LanguageModel(10, 4, direct_size=1000)
+
+
+@pytest.mark.parametrize("output", ["softmax", "class"])
+def test_torch_twin_carries_the_direct_connections(output):
+    """rnnlab export's module: the same log-probabilities, and torch's gradient of the table is ours."""
+    rng = np.random.default_rng(7)
+    lm = LanguageModel(12, 5, cell="lstm", embedding_size=3, output=output, n_classes=3, dtype=np.float64,
+                       seed=4, direct_size=90, direct_order=3)
+    lm.params["direct.weight"][:lm.direct.null] = rng.normal(0, 0.5, lm.direct.null)
+    x = rng.integers(0, 12, (5, 2))
+    y = rng.integers(0, 12, (5, 2))
+    mod = lm.to_torch()
+    assert list(mod.state_dict()) == list(lm.params)
+    logp, _ = mod.log_probs(torch.from_numpy(x))
+    np.testing.assert_allclose(logp.detach().numpy(), lm.log_probs(x)[0], rtol=1e-12, atol=1e-12)
+    loss = mod.loss(torch.from_numpy(x), torch.from_numpy(y))
+    loss.backward()
+    ours, grads = lm.loss_and_grads(x, y)
+    assert abs(loss.item() - ours) <= 1e-12 * ours
+    np.testing.assert_allclose(mod.direct.weight.grad.numpy()[:lm.direct.null],
+                               grads["direct.weight"][:lm.direct.null], rtol=1e-9, atol=1e-13)
+    back = mod.to_rnnlab()
+    assert np.array_equal(back.params["direct.weight"], lm.params["direct.weight"])
