@@ -51,9 +51,9 @@ def test_feature_trains_resumes_bitwise_and_is_used_like_any_model(tmp_path, cap
         assert np.abs(a["direct.weight"]).max() > 0      # the table learnt
 
     out = tmp_path / "whole"
-    status, stdout, _ = run(capsys, "evaluate", "--model", out, "--test", valid)
-    assert status == 0 and "perplexity" in stdout
-    ppl = float(stdout.split("perplexity")[1].split()[0])
+    status, evaluated, _ = run(capsys, "evaluate", "--model", out, "--test", valid)
+    assert status == 0 and "perplexity" in evaluated
+    ppl = float(evaluated.split("perplexity")[1].split()[0])
     assert ppl < 15   # 12 words + </s>: uniform guessing would be 13
     status, stdout, _ = run(capsys, "generate", "--model", out, "-n", "3", "--seed", "1", "--prime", "the")
     assert status == 0 and len(stdout.strip().splitlines()) == 3
@@ -66,7 +66,7 @@ def test_feature_trains_resumes_bitwise_and_is_used_like_any_model(tmp_path, cap
     status, _, _ = run(capsys, "import", "--torch", tmp_path / "m.pt", "--out", tmp_path / "back")
     assert status == 0
     status, stdout2, _ = run(capsys, "evaluate", "--model", tmp_path / "back", "--test", valid)
-    assert status == 0 and stdout2.split("|")[0] == stdout.split("|")[0]   # the same model came back
+    assert status == 0 and stdout2.split("|")[0] == evaluated.split("|")[0]   # the same model came back
 
 
 @pytest.mark.parametrize("argv, needle", [
