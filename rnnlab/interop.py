@@ -115,6 +115,8 @@ def _torch_lm_class():
             else:
                 self.rnn = (nn.LSTM if c["cell"] == "lstm" else nn.GRU)(in_size, H, c["num_layers"], dtype=dt)
             self.decoder = nn.Linear(H, V, dtype=dt)
+            if c.get("tie"):   # torch's tying: one Parameter, listed under both names in the state_dict
+                self.decoder.weight = self.encoder.weight
             if c["output"] == "class":
                 cw = torch.as_tensor(np.asarray(class_of_word), dtype=torch.long)
                 self.register_buffer("class_of_word", cw, persistent=False)
@@ -170,7 +172,8 @@ def _torch_lm_class():
             cfg = ModelConfig.from_dict(dict(self.config, dtype="float64" if dt == torch.float64 else "float32"))
             cw = self.class_of_word.cpu().numpy() if hasattr(self, "class_of_word") else None
             lm = LanguageModel.from_config(cfg, class_of_word=cw)
-            lm.load_params({k: v.detach().cpu().numpy() for k, v in self.state_dict().items()})
+            lm.load_params({k: v.detach().cpu().numpy() for k, v in self.state_dict().items()
+                            if not (cfg.tie and k == "decoder.weight")})
             return lm
 
     return TorchLanguageModel
@@ -226,5 +229,8 @@ def lm_to_torch(lm):
     cls = _torch_lm_class()
     cw = lm.output.class_of_word if lm.config.output == "class" else None
     mod = cls(lm.config.to_dict(), cw)
-    mod.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in lm.params.items()})
+    state = {k: torch.from_numpy(v.copy()) for k, v in lm.params.items()}
+    if lm.config.tie:
+        state["decoder.weight"] = state["encoder.weight"]
+    mod.load_state_dict(state)
     return mod

@@ -23,6 +23,7 @@ from .layers.base import _check_dtype
 from .output import make_output
 from .sparse import SparseGrad, segment_sum
 from .threads import row_parallel
+from .tie import add_grads, check_tie
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ModelConfig(ConfigMixin):
     forget_bias: float | None = None      # LSTM: forget-gate bias at init (None: torch's uniform)
     direct_size: int | None = None  # direct connections (rnnlab.direct): entries of the hashed n-gram table
     direct_order: int | None = None  # ... and their order (1: a unigram bias; 4: up to three words back)
+    tie: bool = False               # the decoder's word vectors are the embedding (rnnlab.tie)
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers"):
@@ -119,11 +121,12 @@ class LanguageModel:
     def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
                  n_classes=None, init="uniform", spectral_radius=None, forget_bias=None, direct_size=None,
-                 direct_order=None):
+                 direct_order=None, tie=False):
         dtype = _check_dtype(dtype)
         self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,
                                   output, None, dtype.name, seed, init, spectral_radius, forget_bias,
-                                  direct_size, direct_order)
+                                  direct_size, direct_order, bool(tie))
+        check_tie(tie, embedding_size, hidden_size)
         cfg = self.config
         self.dtype = dtype
         rng = np.random.default_rng(seed)
@@ -148,6 +151,8 @@ class LanguageModel:
         bound = 1.0 / np.sqrt(hidden_size)
         for k, shape in self.output.param_shapes().items():
             self.params[k] = rng.uniform(-bound, bound, shape).astype(dtype)
+        if tie:  # drawn all the same, so that every other weight starts as without tying
+            del self.params["decoder.weight"]
         self.direct = None  # direct connections: rnnlab.direct; their table starts at zero, as the toolkits'
         if direct_size is not None or direct_order is not None:
             self.direct = Direct(direct_size, direct_order, vocab_size + (cfg.n_classes or 0))
@@ -161,7 +166,8 @@ class LanguageModel:
         return cls(cfg.vocab_size, cfg.hidden_size, cfg.cell, cfg.nonlinearity, cfg.num_layers,
                    cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
                    n_classes=cfg.n_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
-                   forget_bias=cfg.forget_bias, direct_size=cfg.direct_size, direct_order=cfg.direct_order)
+                   forget_bias=cfg.forget_bias, direct_size=cfg.direct_size, direct_order=cfg.direct_order,
+                   tie=cfg.tie)
 
     def load_params(self, params: dict) -> None:
         """Copy arrays into this model's parameters (in place); keys and shapes must match exactly."""
@@ -207,7 +213,10 @@ class LanguageModel:
 
     def output_params(self) -> dict:
         """The output layer's parameters (decoder, and class decoder for class output), by name."""
-        return {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder.", "direct."))}
+        out = {k: v for k, v in self.params.items() if not k.startswith(("rnn.", "encoder.", "direct."))}
+        if self.config.tie:
+            out["decoder.weight"] = self.params["encoder.weight"]
+        return out
 
     def direct_batch(self, x, rows=None):
         """The ``rnnlab.direct.DirectBatch`` of the positions of x (T, B) (t-major rows, or those ``rows``),
@@ -282,6 +291,8 @@ class LanguageModel:
             E = self.params["encoder.weight"]
             rows, sums = segment_sum(x.reshape(-1), dx.reshape(-1, E.shape[1]))
             grads["encoder.weight"] = SparseGrad(rows, sums, E.shape, 0)
+            if self.config.tie:
+                grads["encoder.weight"] = add_grads(grads["encoder.weight"], grads.pop("decoder.weight"))
         return loss, {k: grads[k] for k in self.params}, hn, n
 
     def loss_and_grads(self, x, y, truncate=None):
@@ -301,7 +312,8 @@ class LanguageModel:
         out, _, _ = self.hidden(x, h0)
         T, B, H = out.shape
         if self.output.kind == "softmax" and self.direct is None:
-            z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
+            p = self.output_params()
+            z = out.reshape(-1, H) @ p["decoder.weight"].T + p["decoder.bias"]
         else:
             z = self.output.log_probs(self.output_params(), out.reshape(-1, H), direct=self.direct_batch(x))
         return z.reshape(T, B, -1)
