@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import ConfigMixin
 from .direct import Direct
+from .dropout import check_dropout, draw_masks
 from .errors import ConfigError, ShapeError
 from .layers import make_layer
 from .layers.base import _check_dtype
@@ -52,6 +53,7 @@ class ModelConfig(ConfigMixin):
     direct_size: int | None = None  # direct connections (rnnlab.direct): entries of the hashed n-gram table
     direct_order: int | None = None  # ... and their order (1: a unigram bias; 4: up to three words back)
     tie: bool = False               # the decoder's word vectors are the embedding (rnnlab.tie)
+    dropout: float = 0.0            # training only: variational non-recurrent dropout (rnnlab.dropout)
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers"):
@@ -121,12 +123,13 @@ class LanguageModel:
     def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
                  n_classes=None, init="uniform", spectral_radius=None, forget_bias=None, direct_size=None,
-                 direct_order=None, tie=False):
+                 direct_order=None, tie=False, dropout=0.0):
         dtype = _check_dtype(dtype)
         self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,
                                   output, None, dtype.name, seed, init, spectral_radius, forget_bias,
-                                  direct_size, direct_order, bool(tie))
+                                  direct_size, direct_order, bool(tie), float(dropout))
         check_tie(tie, embedding_size, hidden_size)
+        check_dropout(dropout)
         cfg = self.config
         self.dtype = dtype
         rng = np.random.default_rng(seed)
@@ -167,7 +170,7 @@ class LanguageModel:
                    cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
                    n_classes=cfg.n_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
                    forget_bias=cfg.forget_bias, direct_size=cfg.direct_size, direct_order=cfg.direct_order,
-                   tie=cfg.tie)
+                   tie=cfg.tie, dropout=cfg.dropout)
 
     def load_params(self, params: dict) -> None:
         """Copy arrays into this model's parameters (in place); keys and shapes must match exactly."""
@@ -204,12 +207,16 @@ class LanguageModel:
             return self.params["encoder.weight"][x]
         return x
 
-    def hidden(self, x, h0=None):
-        """Run embedding and recurrent layers: (out (T, B, H), hn, layer cache)."""
+    def hidden(self, x, h0=None, masks=None):
+        """Run embedding and recurrent layers: (out (T, B, H), hn, layer cache); ``masks``: dropout
+        (``rnnlab.dropout.Masks``) on the embeddings and between layers, or None."""
         x = self._check_tokens(x)
         if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
             raise ShapeError(f"token ids must lie in [0, {self.vocab_size}), got {x.min()}..{x.max()}")
-        return self.layer.forward(self.embed(x), h0)
+        e = self.embed(x)
+        if masks is not None and masks.input is not None:
+            e = e * masks.input                                   # (T, B, E) * (B, E): the same at every step
+        return self.layer.forward(e, h0, None if masks is None else masks.layers)
 
     def output_params(self) -> dict:
         """The output layer's parameters (decoder, and class decoder for class output), by name."""
@@ -225,7 +232,8 @@ class LanguageModel:
 
     # -- training ------------------------------------------------------------------------------------
 
-    def forward_backward(self, x, y, h0=None, truncate=None, dhn=None, need_grad=True, state_at=None):
+    def forward_backward(self, x, y, h0=None, truncate=None, dhn=None, need_grad=True, state_at=None,
+                         dropout_key=None):
         """Mean cross-entropy over non-padding targets, its gradients and the final state.
 
         Returns (loss, grads, hn, n_tokens); with ``state_at=i`` the state after step i instead of the
@@ -240,6 +248,8 @@ class LanguageModel:
             truncate: None (full BPTT) or k >= 0, the tutorial's ``bptt_truncate``.
             dhn: gradient arriving at the final state (chunked training), or None.
             need_grad: False skips the backward pass (grads is then None).
+            dropout_key: with a model built with ``dropout`` > 0, the seed of this step's dropout masks
+                (the trainer passes (seed, step)); None: no dropout (evaluation).
         Raises:
             ShapeError: x, y not (T, B) integer arrays of one shape, ids outside [0, V), or no target.
         """
@@ -251,12 +261,18 @@ class LanguageModel:
         V, H = self.vocab_size, self.hidden_size
         with row_parallel(self.output.kind == "softmax" and x.size * V >= 1 << 20 and V >= 20 * H
                           and self.direct is None):  # (direct: one thread keeps its sums in one order)
-            return self._forward_backward(x, y, h0, truncate, dhn, need_grad, state_at)
+            return self._forward_backward(x, y, h0, truncate, dhn, need_grad, state_at, dropout_key)
 
-    def _forward_backward(self, x, y, h0, truncate, dhn, need_grad, state_at):
+    def _forward_backward(self, x, y, h0, truncate, dhn, need_grad, state_at, dropout_key=None):
         T, B = x.shape
         H = self.hidden_size
-        out, hn, cache = self.hidden(x, h0)
+        cfg = self.config
+        masks = None
+        if cfg.dropout > 0 and dropout_key is not None:
+            masks = draw_masks(cfg.dropout, dropout_key, B, cfg.embedding_size, H, cfg.num_layers, self.dtype)
+        out, hn, cache = self.hidden(x, h0, masks)
+        if masks is not None:
+            out = out * masks.output                              # (T, B, H): before the output layer
         if state_at is not None:
             hn = _state_at(cache, state_at, self.layer.cell.has_cell_state)
         yf = y.reshape(-1)
@@ -282,6 +298,8 @@ class LanguageModel:
             dout = np.zeros((T * B, H), dtype=self.dtype)
             dout[valid] = dh
             dout = dout.reshape(T, B, H)
+        if masks is not None:
+            dout = dout * masks.output
         dx, _, lgrads = self.layer.backward(cache, dout, dhn, truncate=truncate, sparse_input_grad=True)
         for k, g in lgrads.items():
             grads[f"rnn.{k}"] = g
@@ -289,15 +307,17 @@ class LanguageModel:
             grads["direct.weight"] = direct.grad(1.0 / n)
         if "encoder.weight" in self.params:
             E = self.params["encoder.weight"]
+            if masks is not None:
+                dx = dx * masks.input
             rows, sums = segment_sum(x.reshape(-1), dx.reshape(-1, E.shape[1]))
             grads["encoder.weight"] = SparseGrad(rows, sums, E.shape, 0)
             if self.config.tie:
                 grads["encoder.weight"] = add_grads(grads["encoder.weight"], grads.pop("decoder.weight"))
         return loss, {k: grads[k] for k in self.params}, hn, n
 
-    def loss_and_grads(self, x, y, truncate=None):
+    def loss_and_grads(self, x, y, truncate=None, dropout_key=None):
         """Mean cross-entropy over targets y != -1 and its exact gradient (dense arrays, params' keys)."""
-        loss, grads, _, _ = self.forward_backward(x, y, truncate=truncate)
+        loss, grads, _, _ = self.forward_backward(x, y, truncate=truncate, dropout_key=dropout_key)
         return loss, {k: (g.dense() if isinstance(g, SparseGrad) else g) for k, g in grads.items()}
 
     def loss(self, x, y, h0=None):

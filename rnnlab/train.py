@@ -270,7 +270,8 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, grads, hn, n = lm.forward_backward(
                 x, y, h0=self.carry if stream else None, truncate=cfg.truncate,
-                state_at=self.data.carry_index(x) if stream else None)
+                state_at=self.data.carry_index(x) if stream else None,
+                dropout_key=(cfg.seed, self.opt.t))   # the step's dropout masks (a model with dropout)
             norm = global_norm(grads)
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 return loss, norm, n, False

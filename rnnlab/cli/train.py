@@ -55,6 +55,10 @@ def register(sub):
     m.add_argument("--forget-bias", type=finite_float, default=1.0,
                    help="LSTM forget-gate bias at init (default 1.0)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
+    m.add_argument("--dropout", type=finite_float, default=0.0, metavar="P",
+                   help="dropout probability in training (variational, one mask per sequence: on the embeddings, "
+                        "between layers and before the output; Zaremba et al. 2014, Gal & Ghahramani 2016); "
+                        "default 0")
     m.add_argument("--tie", action="store_true",
                    help="weight tying: the output layer's word vectors are the input embedding (needs --embedding "
                         "equal to --hidden)")
@@ -114,7 +118,8 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "bptt_chunk": ("train", "bptt_chunk"), "bptt_window": ("train", "bptt_window"),
              "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "n_classes"),
              "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay"),
-             "direct": ("model", "direct_size"), "tie": ("model", "tie"), "direct_order": ("model", "direct_order")}
+             "direct": ("model", "direct_size"), "tie": ("model", "tie"), "dropout": ("model", "dropout"),
+             "direct_order": ("model", "direct_order")}
 
 
 def _configs(args):
@@ -145,7 +150,7 @@ def _configs(args):
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
              "n_classes": args.classes, "dtype": args.dtype, "seed": args.seed, "init": args.init,
              "forget_bias": args.forget_bias if args.cell == "lstm" else None,
-             "tie": args.tie,
+             "tie": args.tie, "dropout": args.dropout,
              "direct_size": None if args.direct is None else int(round(args.direct * 1e6)),
              "direct_order": None if args.direct is None else (args.direct_order or 4)}
     tcfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, clip=args.clip or None, clip_value=args.clip_value,
