@@ -21,6 +21,7 @@ from .lm import LanguageModel, ModelConfig
 from .train import TrainConfig, Trainer, evaluate
 
 EVAL_BATCH = 64
+DEFAULT_VOCAB = 8000  # the vocabulary cap of a corpus without its own <unk>
 
 
 @dataclass
@@ -40,14 +41,15 @@ class DataConfig(ConfigMixin):
     column: str | None = None         # csv: the text column
     field: str = "text"               # jsonl: the text field
     level: str = "word"               # word | char
-    vocab_size: int = 8000            # ids including <unk>, <s>, </s>
+    vocab_size: int | None = None     # ids including <unk>, <s>, </s>; None: every word of a corpus with its
+    #                                   own <unk> (a closed vocabulary), else DEFAULT_VOCAB
     errors: str = "strict"            # strict | replace: what to do with bytes that are not UTF-8
     skip_bad_lines: bool = False      # jsonl/csv: skip malformed lines instead of stopping
     lowercase: bool | None = None     # None: lower-case word-level prose, keep `lines` as they are
     valid_fraction: float = 0.05      # held-out share of the training sentences when no valid set is given
 
     def __post_init__(self):
-        if self.vocab_size < 4:
+        if self.vocab_size is not None and self.vocab_size < 4:
             raise ConfigError(f"vocab-size must be at least 4 (three special tokens and a word), got {self.vocab_size}")
         if not 0 < self.valid_fraction < 0.5:
             raise ConfigError("valid-fraction must lie in (0, 0.5)")
@@ -192,11 +194,18 @@ def skipped_lines_note(corpus) -> str | None:
 def prepare_data(dcfg: DataConfig, cache_dir, log=print):
     """(vocab, train corpus, valid corpus). Logs one line per corpus that had bad lines skipped
     (``skip_bad_lines``), then one line about the data."""
-    from .data import build_vocab, builtin_split, encode_file, is_builtin
+    from .data import Vocab, builtin_split, count_tokens, encode_file, is_builtin
 
     opts = dcfg.read_options()
     t0 = time.perf_counter()
-    vocab = build_vocab(dcfg.train, dcfg.vocab_size, cache_dir=str(cache_dir), **opts)
+    counts = count_tokens(dcfg.train, str(cache_dir), **opts)
+    types = sum(1 for t in counts if t not in ("<unk>", "<s>", "</s>"))
+    closed = counts.get("<unk>", 0) > 0      # the corpus folded its rare words itself (PTB, WikiText)
+    size = dcfg.vocab_size or (types + 3 if closed else DEFAULT_VOCAB)
+    vocab = Vocab.from_counts(counts, size, level=opts.get("level") or "word")
+    folded = types - (len(vocab) - 3)
+    vocab_note = (f"all {types} word types kept: the corpus has its own <unk>" if closed and not dcfg.vocab_size
+                  else f"{folded} word types folded into <unk>" if folded > 0 else "every word type kept")
     train = encode_file(dcfg.train, vocab, cache_dir=str(cache_dir), **opts)
     read = [train]
     if dcfg.valid is not None:
@@ -209,7 +218,7 @@ def prepare_data(dcfg: DataConfig, cache_dir, log=print):
     for note in filter(None, map(skipped_lines_note, read)):
         log(note)
     log(f"data: {train.n_sentences} training sentences ({train.n_predicted} predicted tokens), "
-        f"{valid.n_sentences} validation sentences, vocabulary {len(vocab)} "
+        f"{valid.n_sentences} validation sentences, vocabulary {len(vocab)} ({vocab_note}) "
         f"({time.perf_counter() - t0:.1f} s)")
     return vocab, train, valid
 
@@ -361,10 +370,11 @@ def load_for_use(model_dir):
     return lm, vocab, meta
 
 
-def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=None):
+def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=None, stream=None):
     """Perplexity of a trained model on a corpus: {'perplexity', 'cross_entropy', 'tokens', ...,
-    'skipped_lines', 'skipped_note'} (the last two: bad lines skipped with ``skip_bad_lines``, and
-    ``skipped_lines_note`` of the corpus or None)."""
+    'skipped_lines', 'skipped_note', 'stream'} (bad lines skipped with ``skip_bad_lines``, and
+    ``skipped_lines_note`` of the corpus or None). ``stream``: carry the state across sentences
+    (``rnnlab.stream_eval``); None: as the model was trained (``--stream`` or not)."""
     from .data import encode_file
 
     lm, vocab, meta = load_for_use(model_dir)
@@ -372,7 +382,14 @@ def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=
     opts.update({k: v for k, v in (read_options or {}).items() if v is not None})
     corpus = encode_file(test, vocab, cache_dir=None if cache_dir is None else str(cache_dir), **opts)
     t0 = time.perf_counter()
-    r = evaluate(lm, eval_batches(corpus))
+    if stream is None:
+        stream = bool(meta.get("train", {}).get("stream", False))
+    if stream:
+        from .stream_eval import evaluate_stream
+        r = evaluate_stream(lm, corpus)
+    else:
+        r = evaluate(lm, eval_batches(corpus))
+    r["stream"] = bool(stream)
     r.update(sentences=corpus.n_sentences, seconds=time.perf_counter() - t0,
              bits_per_token=r["cross_entropy"] / math.log(2),
              skipped_lines=int((corpus.stats or {}).get("skipped_lines", 0)), skipped_note=skipped_lines_note(corpus))

@@ -132,7 +132,7 @@ def _configs(args):
         raise ConfigError("--resume continues the run in --out and --force replaces it; choose one")
     if args.classes is not None and args.output != "class":
         raise ConfigError("--classes applies to the class-factorised output; add --output class")
-    if args.classes is not None and args.classes > args.vocab_size:
+    if args.classes is not None and args.vocab_size is not None and args.classes > args.vocab_size:
         raise ConfigError(f"--classes {args.classes} is more than --vocab-size {args.vocab_size}; "
                           f"choose fewer classes")
     if args.workers > 1 and args.stream:
