@@ -89,3 +89,32 @@ def test_bad_values_are_one_line_errors(tmp_path, capsys, argv, needle):
         raise SystemExit(status)
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and needle in err and len(err.splitlines()) == 1, err
+
+
+def test_preset_sets_its_flags_and_explicit_flags_override(tmp_path, capsys):
+    train = corpus(tmp_path / "t.txt")
+    status, stdout, _ = run(capsys, "train", "--train", train, "--format", "lines", "--out", tmp_path / "p",
+                            "--quiet", "--no-report", "--preset", "fast", "--hidden", "8", "--epochs", "1",
+                            "--direct", "0.001", "--workers", "1", "--batch-size", "16")
+    assert status == 0
+    _, meta, _ = checkpoint.load(tmp_path / "p" / "last.npz")
+    m, t = meta["model"], meta["train"]
+    assert (m["cell"], m["output"], m["direct_order"], t["optimizer"], t["lr"], t["lr_decay_after"]) == \
+        ("gru", "class", 4, "sparseadam", 0.008, 2)                        # from the preset
+    assert (m["hidden_size"], m["direct_size"], t["epochs"], t["batch_size"]) == (8, 1000, 1, 16)  # given
+    status, _, err = run(capsys, "train", "--out", tmp_path / "p", "--resume", "--preset", "fast")
+    assert status == 2 and "--preset" in err and len(err.strip().splitlines()) == 1
+
+
+def test_apply_preset_leaves_given_flags():
+    import argparse
+
+    from rnnlab.presets import PRESETS, apply_preset
+
+    p = argparse.ArgumentParser()
+    for k in PRESETS["best"]:
+        p.add_argument("--" + k, default=None)
+    args = p.parse_args(["--hidden", "33"])
+    args.get_default = p.get_default
+    set_ = apply_preset(args, "best")
+    assert args.hidden == "33" and "hidden" not in set_ and args.cell == PRESETS["best"]["cell"]

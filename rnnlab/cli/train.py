@@ -16,7 +16,12 @@ def register(sub):
                        "and log.jsonl into --out. Without --train it trains on the built-in agreement corpus. "
                        "last.npz is rewritten at every epoch end, every --checkpoint-every seconds and on "
                        "Ctrl-C/SIGTERM (exit status 130); --resume continues from it exactly.")
+    from ..presets import PRESETS, describe
     g = p.add_argument_group("system")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="a complete recipe; flags given as well override its values. "
+                        + "; ".join(f"{n}: {describe(n)}" for n in sorted(PRESETS))
+                        + " (measured numbers: README, docs/PERFORMANCE.md)")
     g.add_argument("--train", default="builtin:agreement", metavar="FILE",
                    help="training corpus, or builtin:agreement (default)")
     g.add_argument("--valid", metavar="FILE", help="validation corpus (default: builtin split, or the last 5%% "
@@ -102,7 +107,7 @@ def register(sub):
 
 # flags that may accompany --resume with any value (they do not change what the run computes)
 _RESUME_FREE = {"out", "resume", "force", "quiet", "no_report", "epochs", "time_budget", "func", "get_default",
-                "command", "threads", "workers"}
+                "command", "threads", "workers", "preset"}
 # every other flag: where the saved run keeps its value
 _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": ("data", "format"),
              "column": ("data", "column"), "field": ("data", "field"), "level": ("data", "level"),
@@ -194,10 +199,20 @@ def run(args) -> int:
     """
     from pathlib import Path
 
+    from ..errors import ConfigError
     from ..pipeline import train_language_model
     from ..threads import blas_threads
     from ..train import TrainConfig
 
+    from ..presets import apply_preset
+
+    if args.preset is not None and args.resume:
+        raise ConfigError("--preset starts a new run; --resume continues the saved one as it was configured: "
+                          "drop --preset")
+    if args.preset is not None:
+        apply_preset(args, args.preset)
+        if args.workers > (os.cpu_count() or 1):
+            args.workers = os.cpu_count() or 1
     dcfg, model, tcfg = _configs(args)
     out = Path(args.out)
     if args.resume:

@@ -1,0 +1,48 @@
+"""Recipes a user does not assemble: ``rnnlab train --preset NAME`` sets these flags; any flag given on the
+command line overrides its preset value. The numbers are measured on the fortunes corpus (~0.5M words,
+vocabulary 8000) on two cores by ``scripts/race.py``; see docs/PERFORMANCE.md.
+"""
+from __future__ import annotations
+
+from .errors import ConfigError
+
+PRESETS = {
+    # the README recipe (class output, SparseAdam, batch 128, the learning rate halved after epoch 2) with a
+    # GRU, direct connections of order 4 and two Hogwild workers
+    "fast": {"cell": "gru", "hidden": 100, "output": "class", "optimizer": "sparseadam", "lr": 0.008,
+             "batch_size": 128, "epochs": 3, "lr_decay_after": 2, "direct": 10.0, "direct_order": 4,
+             "workers": 2},
+    # a larger table and two more epochs: the lowest perplexity in a few minutes
+    "best": {"cell": "gru", "hidden": 200, "output": "class", "optimizer": "sparseadam", "lr": 0.006,
+             "batch_size": 128, "epochs": 5, "lr_decay_after": 2, "direct": 20.0, "direct_order": 4,
+             "workers": 2},
+}
+
+MEASURED = {  # filled from scripts/race.py runs (test PPL, wall seconds, load on the machine)
+    "fast": "see docs/PERFORMANCE.md",
+    "best": "see docs/PERFORMANCE.md",
+}
+
+
+def describe(name: str) -> str:
+    """``--flag value ...`` of a preset, for --help and the log."""
+    flags = []
+    for k, v in PRESETS[name].items():
+        flags.append(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}")
+    return " ".join(flags)
+
+
+def apply_preset(args, name: str | None) -> list[str]:
+    """Set the preset's values on ``args`` (an argparse Namespace with ``get_default``) wherever the command
+    line left the flag at its default; returns the flags the preset set. Raises ConfigError for an unknown
+    preset."""
+    if name is None:
+        return []
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    set_ = []
+    for k, v in PRESETS[name].items():
+        if getattr(args, k) == args.get_default(k):
+            setattr(args, k, v)
+            set_.append(k)
+    return set_
