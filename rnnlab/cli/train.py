@@ -201,10 +201,9 @@ def run(args) -> int:
 
     from ..errors import ConfigError
     from ..pipeline import train_language_model
+    from ..presets import apply_preset
     from ..threads import blas_threads
     from ..train import TrainConfig
-
-    from ..presets import apply_preset
 
     if args.preset is not None and args.resume:
         raise ConfigError("--preset starts a new run; --resume continues the saved one as it was configured: "
