@@ -118,3 +118,20 @@ def test_apply_preset_leaves_given_flags():
     args.get_default = p.get_default
     set_ = apply_preset(args, "best")
     assert args.hidden == "33" and "hidden" not in set_ and args.cell == PRESETS["best"]["cell"]
+
+
+def test_direct_connections_with_hogwild_workers(tmp_path, capsys):
+    """Two worker processes share the table (as the other weights) and both update it."""
+    import os
+    if not hasattr(os, "fork"):
+        pytest.skip("Hogwild workers are forked processes")
+    train, valid = corpus(tmp_path / "t.txt", 200), corpus(tmp_path / "v.txt", 30, seed=1)
+    status, stdout, _ = run(capsys, "train", "--train", train, "--valid", valid, "--format", "lines", "--out",
+                            tmp_path / "h", "--quiet", "--no-report", "--hidden", "8", "--epochs", "2",
+                            "--batch-size", "8", "--direct", "0.002", "--output", "class", "--classes", "3",
+                            "--optimizer", "sparseadam", "--workers", "2")
+    assert status == 0 and "2 Hogwild workers" in stdout
+    p = params(tmp_path / "h" / "last.npz")
+    assert np.count_nonzero(p["direct.weight"]) > 100
+    status, out, _ = run(capsys, "evaluate", "--model", tmp_path / "h", "--test", valid)
+    assert status == 0 and float(out.split("perplexity")[1].split()[0]) < 15
