@@ -93,6 +93,26 @@ def tables(results):
     return "\n".join(s), "\n".join(t)
 
 
+def figure(results, path):
+    """Validation perplexity against wall time, one line per system (needs matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in results:
+        if r["valid"]:
+            t, p = zip(*r["valid"])
+            ax.plot(t, p, marker="o", label=f"{r['system']} (test {r['test_ppl']:.1f})")
+    ax.set_xlabel("wall time since the start (s)")
+    ax.set_ylabel("validation perplexity")
+    ax.set_ylim(top=min(200, ax.get_ylim()[1]))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("corpus", help="directory with train.txt, valid.txt, test.txt")
@@ -102,6 +122,7 @@ def main(argv=None):
     ap.add_argument("--rnnlab", action="append", default=[], metavar="NAME=FLAGS",
                     help="another rnnlab run, e.g. 'gru=--preset fast --cell gru'")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--figure", metavar="PNG", help="plot validation perplexity against wall time (matplotlib)")
     args = ap.parse_args(argv)
     corpus = os.path.abspath(args.corpus)
     with open("/proc/loadavg") as f:
@@ -125,6 +146,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if args.figure:
+        figure(results, args.figure)
     return 0 if all(math.isfinite(r["test_ppl"]) for r in results) else 1
 
 
