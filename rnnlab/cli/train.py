@@ -16,12 +16,12 @@ def register(sub):
                        "and log.jsonl into --out. Without --train it trains on the built-in agreement corpus. "
                        "last.npz is rewritten at every epoch end, every --checkpoint-every seconds and on "
                        "Ctrl-C/SIGTERM (exit status 130); --resume continues from it exactly.")
-    from ..presets import PRESETS, describe
+    from ..presets import MEASURED, PRESETS, describe
     g = p.add_argument_group("system")
     g.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="a complete recipe; flags given as well override its values. "
-                        + "; ".join(f"{n}: {describe(n)}" for n in sorted(PRESETS))
-                        + " (measured numbers: README, docs/PERFORMANCE.md)")
+                        + "; ".join(f"{n}: {describe(n)} [{MEASURED[n]}]" for n in sorted(PRESETS))
+                        + " (fortunes, two busy cores; README, docs/PERFORMANCE.md)")
     g.add_argument("--train", default="builtin:agreement", metavar="FILE",
                    help="training corpus, or builtin:agreement (default)")
     g.add_argument("--valid", metavar="FILE", help="validation corpus (default: builtin split, or the last 5%% "
