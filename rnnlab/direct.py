@@ -21,7 +21,7 @@ the full softmax), ``ragged`` one window of its own per token (the words of each
 tokens and orders into one ``SparseGrad`` with each touched entry once, summed, in increasing order
 (windows that overlap, through shared histories or collisions, fall into one run of entries). Only those
 entries change at an update. A history that does not exist yet reads the null window, the last K entries
-of D, which stay zero (their gradient is dropped): every token then reads the same number of windows.
+of D, which are kept at zero (and get no gradient): every token then reads the same number of windows.
 """
 from __future__ import annotations
 
@@ -183,5 +183,6 @@ class Direct:
         hashes, present = history_hashes(np.asarray(x), self.order, self.null - self.n_candidates + 1)
         hashes[~present] = self.null
         hashes = hashes.reshape(self.order, -1)
+        table[self.null:] = 0   # the null window is a constant zero, whatever was loaded into it
         return DirectBatch(table, hashes if rows is None else hashes[:, rows], self.null)
 
