@@ -354,4 +354,6 @@ class LanguageModel:
         c = self.config
         return (f"LanguageModel(vocab={c.vocab_size}, hidden={c.hidden_size}, cell={c.cell}"
                 f"{'/' + c.nonlinearity if c.cell == 'rnn' else ''}, layers={c.num_layers}, "
-                f"embedding={c.embedding_size}, output={c.output}, dtype={c.dtype})")
+                f"embedding={c.embedding_size}, output={c.output}, dtype={c.dtype}"
+                + (f", direct={c.direct_size:,} order {c.direct_order}" if c.direct_size else "")
+                + (", tied" if c.tie else "") + (f", dropout={c.dropout:g}" if c.dropout else "") + ")")
