@@ -118,6 +118,7 @@ def main(argv=None):
     ap.add_argument("corpus", help="directory with train.txt, valid.txt, test.txt")
     ap.add_argument("--frnn", help="faster-rnnlm's rnnlm binary (built outside the project; ../shared/PEERS.md)")
     ap.add_argument("--nce", action="store_true", help="also faster-rnnlm with NCE + direct (slow: ~2 minutes)")
+    ap.add_argument("--no-hs", action="store_true", help="skip faster-rnnlm without direct connections")
     ap.add_argument("--preset", nargs="*", default=["fast", "best"], help="rnnlab presets to run (default fast best)")
     ap.add_argument("--rnnlab", action="append", default=[], metavar="NAME=FLAGS",
                     help="another rnnlab run, e.g. 'gru=--preset fast --cell gru'")
@@ -131,6 +132,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as work:
         if args.frnn:
             systems = dict(FRNN_SYSTEMS, **(FRNN_NCE if args.nce else {}))
+            if args.no_hs:
+                del systems["faster-rnnlm HS"]
             for name, flags in systems.items():
                 results.append(frnn_run(args.frnn, flags, corpus, work, name))
                 print(f"{name}: test PPL {results[-1]['test_ppl']:.1f} in {results[-1]['wall_s']:.1f} s", flush=True)
