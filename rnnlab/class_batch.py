@@ -32,7 +32,7 @@ def _ragged_arange(counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
 
 
-def class_softmax_batch(out, params, h, y, need_grad=True):
+def class_softmax_batch(out, params, h, y, need_grad=True, direct=None):
     """Loss (summed over tokens, float) and gradients of the class-factorised softmax of a batch.
 
     Args:
@@ -40,6 +40,9 @@ def class_softmax_batch(out, params, h, y, need_grad=True):
         params: ``decoder.weight`` (V, H), ``decoder.bias`` (V,), ``class_decoder.weight`` (C, H),
             ``class_decoder.bias`` (C,).
         h: (N, H) hidden states; y: (N,) targets in [0, V).
+        direct: None, or the ``rnnlab.direct.DirectBatch`` of the N tokens: its scores add to the class
+            logits (class k at offset k) and the word logits (word v at C + its place in words_by_class),
+            and it records their gradients.
     Returns:
         loss_sum, and with ``need_grad``: dh (N, H), dWc (C, H), dbc (C,), rows (R,): the decoder rows
         with gradient (the words of the classes present, each once), dW (R, H), db (R,); else Nones.
@@ -68,6 +71,8 @@ def class_softmax_batch(out, params, h, y, need_grad=True):
     zc = flat[:N * C].reshape(N, C)
     np.dot(h, Wc.T, out=zc)
     zc += bc
+    if direct is not None:
+        zc += direct.block(np.arange(N), 0, C)
     # position of every word logit within the decoder rows of the classes present (R rows in all)
     row_start = np.cumsum(sk) - sk                                    # (K,) first of class k's R rows
     elem_row = _ragged_arange(lengths[N:], np.repeat(row_start, ck))  # (E,)
@@ -86,6 +91,9 @@ def class_softmax_batch(out, params, h, y, need_grad=True):
         e0, t0 = e0 + n * S, t0 + n
     word_rows = rows[elem_row]                                        # (E,) decoder row of each word logit
     flat[N * C:] += b[word_rows]
+    if direct is not None:                                            # token n's window: its class's words
+        d_words, d_at = direct.ragged(sorted_multi, C + out.offsets[cy[sorted_multi]], out.sizes[cy[sorted_multi]])
+        flat[N * C:] += d_words
 
     # one softmax over all rows
     tpos = np.concatenate([starts[:N] + cy, starts[N:] + out.pos_in_class[y[sorted_multi]]])
@@ -100,6 +108,9 @@ def class_softmax_batch(out, params, h, y, need_grad=True):
     # backward: dZ = p - onehot, then the products
     flat *= np.repeat(1.0 / s, lengths)
     flat[tpos] -= 1.0
+    if direct is not None:                                            # the scores' gradient is the logits'
+        direct.block_backward(zc, np.arange(N), 0, C)
+        direct.ragged_backward(flat[N * C:], d_at)
     dWc = zc.T @ h
     dbc = zc.sum(axis=0)
     dh = zc @ Wc

@@ -107,7 +107,8 @@ def reader_model(lm):
     one-hot input's ``rnn.weight_ih_l0``) stays shared: a step reads it once, row by row. Call
     ``refresh`` before each step."""
     lookup = "encoder.weight" if "encoder.weight" in lm.params else "rnn.weight_ih_l0"
-    return lm.bind({k: (v if k == lookup else v.copy(order="K")) for k, v in lm.params.items()})
+    shared = (lookup, "direct.weight")  # read once per step; the direct table's backward never reads it
+    return lm.bind({k: (v if k in shared else v.copy(order="K")) for k, v in lm.params.items()})
 
 
 def refresh(reader, lm) -> None:

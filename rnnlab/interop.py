@@ -116,10 +116,14 @@ def _torch_lm_class():
             else:
                 self.rnn = (nn.LSTM if c["cell"] == "lstm" else nn.GRU)(in_size, H, c["num_layers"], dtype=dt)
             self.decoder = nn.Linear(H, V, dtype=dt)
+            if c.get("tie"):   # torch's tying: one Parameter, listed under both names in the state_dict
+                self.decoder.weight = self.encoder.weight
             if c["output"] == "class":
                 cw = torch.as_tensor(np.asarray(class_of_word), dtype=torch.long)
                 self.register_buffer("class_of_word", cw, persistent=False)
                 self.class_decoder = nn.Linear(H, int(cw.max()) + 1, dtype=dt)
+            if c.get("direct_size") is not None:
+                self.direct = _torch_direct_class()(c, class_of_word, dt)
 
         def forward(self, x, h0=None):
             if hasattr(self, "encoder"):
@@ -128,8 +132,13 @@ def _torch_lm_class():
                 inp = torch.nn.functional.one_hot(x, self.config["vocab_size"]).to(self.decoder.weight.dtype)
             out, hn = self.rnn(inp, h0)
             z = self.decoder(out)
+            zc = self.class_decoder(out) if self.config["output"] == "class" else None
+            if hasattr(self, "direct"):
+                d_words, d_classes = self.direct(x)
+                z = z + d_words
+                zc = None if zc is None else zc + d_classes
             if self.config["output"] == "class":
-                logp_c = torch.log_softmax(self.class_decoder(out), dim=-1)
+                logp_c = torch.log_softmax(zc, dim=-1)
                 cw = self.class_of_word
                 C = logp_c.shape[-1]
                 # log-softmax of the word scores within each class, via a per-class logsumexp
@@ -164,10 +173,55 @@ def _torch_lm_class():
             cfg = ModelConfig.from_dict(dict(self.config, dtype="float64" if dt == torch.float64 else "float32"))
             cw = self.class_of_word.cpu().numpy() if hasattr(self, "class_of_word") else None
             lm = LanguageModel.from_config(cfg, class_of_word=cw)
-            lm.load_params({k: v.detach().cpu().numpy() for k, v in self.state_dict().items()})
+            lm.load_params({k: v.detach().cpu().numpy() for k, v in self.state_dict().items()
+                            if not (cfg.tie and k == "decoder.weight")})
             return lm
 
     return TorchLanguageModel
+
+
+@functools.cache
+def _torch_direct_class():
+    """The torch twin of ``rnnlab.direct``, defined lazily like ``TorchLanguageModel``."""
+    torch = _torch()
+
+    class DirectConnections(torch.nn.Module):
+        """``weight`` is rnnlab's ``direct.weight``; ``forward(x)`` gives the direct scores of every word
+        (T, B, V) and, for class output, of every class (T, B, C) (else None). The hashes of the histories
+        are computed by ``rnnlab.direct.history_hashes`` (integer work, no gradient)."""
+
+        def __init__(self, c: dict, class_of_word, dt):
+            super().__init__()
+            from .direct import Direct
+            from .output import ClassSoftmax
+
+            V = c["vocab_size"]
+            C = 0 if class_of_word is None else int(np.max(class_of_word)) + 1
+            self.spec = Direct(c["direct_size"], c["direct_order"], V + C)
+            self.n_classes = C
+            self.weight = torch.nn.Parameter(torch.zeros(c["direct_size"], dtype=dt))
+            # the offset of word v's score: v (full softmax), or C + its place among the words by class
+            if C:
+                o = ClassSoftmax(V, 1, class_of_word)
+                place = o.offsets[o.class_of_word] + o.pos_in_class
+            else:
+                place = np.arange(V)
+            self.register_buffer("word_offset", torch.as_tensor(C + place, dtype=torch.long), persistent=False)
+
+        def forward(self, x):
+            from .direct import history_hashes
+
+            d = self.spec
+            hashes, present = history_hashes(x.cpu().numpy(), d.order, d.null - d.n_candidates + 1)
+            hashes[~present] = d.null
+            h = torch.as_tensor(hashes, device=self.weight.device)[..., None]       # (order, T, B, 1)
+            words = self.weight[h + self.word_offset].sum(0)                          # (T, B, V)
+            if not self.n_classes:
+                return words, None
+            classes = self.weight[h + torch.arange(self.n_classes, device=h.device)].sum(0)
+            return words, classes
+
+    return DirectConnections
 
 
 def lm_to_torch(lm):
@@ -176,5 +230,8 @@ def lm_to_torch(lm):
     cls = _torch_lm_class()
     cw = lm.output.class_of_word if lm.config.output == "class" else None
     mod = cls(lm.config.to_dict(), cw)
-    mod.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in lm.params.items()})
+    state = {k: torch.from_numpy(v.copy()) for k, v in lm.params.items()}
+    if lm.config.tie:
+        state["decoder.weight"] = state["encoder.weight"]
+    mod.load_state_dict(state)
     return mod

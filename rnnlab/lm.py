@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ConfigMixin
+from .direct import Direct
+from .dropout import check_dropout, draw_masks
 from .errors import ConfigError, ShapeError
 from .layers import DEFAULT_FORGET_BIAS, make_layer
 from .layers.base import _check_dtype
@@ -28,6 +30,7 @@ from .output import make_output
 from .params import ParamView, adopt
 from .sparse import SparseGrad, segment_sum
 from .threads import row_parallel
+from .tie import add_grads, check_tie
 
 
 @dataclass
@@ -53,6 +56,10 @@ class ModelConfig(ConfigMixin):
     init: str = "uniform"           # uniform (torch/tutorial) | xavier | orthogonal | identity
     spectral_radius: float | None = None  # rescale each recurrent block to this spectral radius
     forget_bias: float | None = DEFAULT_FORGET_BIAS  # LSTM: forget-gate bias at init (None: torch's uniform)
+    direct_size: int | None = None  # direct connections (rnnlab.direct): entries of the hashed n-gram table
+    direct_order: int | None = None  # ... and their order (1: a unigram bias; 4: up to three words back)
+    tie: bool = False               # the decoder's word vectors are the embedding (rnnlab.tie)
+    dropout: float = 0.0            # training only: variational non-recurrent dropout (rnnlab.dropout)
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers"):
@@ -134,11 +141,15 @@ class LanguageModel:
     def __init__(self, vocab_size, hidden_size=100, cell="rnn", nonlinearity="tanh", num_layers=1,
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
                  num_classes=None, n_classes=None, init="uniform", spectral_radius=None,
-                 forget_bias=DEFAULT_FORGET_BIAS, vocab=None):
+                 forget_bias=DEFAULT_FORGET_BIAS, vocab=None, direct_size=None, direct_order=None, tie=False,
+                 dropout=0.0):
         dtype = _check_dtype(dtype)
         num_classes = num_classes if num_classes is not None else n_classes
         self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,
-                                  output, None, dtype.name, seed, init, spectral_radius, forget_bias)
+                                  output, None, dtype.name, seed, init, spectral_radius, forget_bias,
+                                  direct_size, direct_order, bool(tie), float(dropout))
+        check_tie(tie, embedding_size, hidden_size)
+        check_dropout(dropout)
         self.dtype = dtype
         self.vocab = vocab
         rng = np.random.default_rng(seed)
@@ -162,6 +173,12 @@ class LanguageModel:
         bound = 1.0 / np.sqrt(hidden_size)
         for k, shape in self.output.param_shapes().items():
             self.params[k] = rng.uniform(-bound, bound, shape).astype(dtype)
+        if tie:  # drawn all the same, so that every other weight starts as without tying
+            del self.params["decoder.weight"]
+        self.direct = None  # direct connections: rnnlab.direct; their table starts at zero, as the toolkits'
+        if direct_size is not None or direct_order is not None:
+            self.direct = Direct(direct_size, direct_order, vocab_size + (self.config.num_classes or 0))
+            self.params["direct.weight"] = np.zeros(direct_size, dtype=dtype)
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -171,7 +188,8 @@ class LanguageModel:
         return cls(cfg.vocab_size, cfg.hidden_size, cfg.cell, cfg.nonlinearity, cfg.num_layers,
                    cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
                    num_classes=cfg.num_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
-                   forget_bias=cfg.forget_bias, vocab=vocab)
+                   forget_bias=cfg.forget_bias, vocab=vocab, direct_size=cfg.direct_size,
+                   direct_order=cfg.direct_order, tie=cfg.tie, dropout=cfg.dropout)
 
     @classmethod
     def from_state_dict(cls, config: ModelConfig, state: dict, vocab=None):
@@ -252,20 +270,33 @@ class LanguageModel:
             return self.params["encoder.weight"][x]
         return x
 
-    def hidden(self, x, h0=None):
-        """Run embedding and recurrent layers: (out (T, B, H), hn, layer cache)."""
+    def hidden(self, x, h0=None, masks=None):
+        """Run embedding and recurrent layers: (out (T, B, H), hn, layer cache); ``masks``: dropout
+        (``rnnlab.dropout.Masks``) on the embeddings and between layers, or None."""
         x = self._check_tokens(x)
         if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
             raise ShapeError(f"token ids must lie in [0, {self.vocab_size}), got {x.min()}..{x.max()}")
-        return self.layer.forward(self.embed(x), h0)
+        e = self.embed(x)
+        if masks is not None and masks.input is not None:
+            e = e * masks.input                                   # (T, B, E) * (B, E): the same at every step
+        return self.layer.forward(e, h0, None if masks is None else masks.layers)
 
     def output_params(self) -> dict:
         """The output layer's parameters (decoder, and class decoder for class output), by name."""
-        return {k: self.params[k] for k in self.output.param_shapes()}
+        out = {k: self.params[k] for k in self.output.param_shapes() if k in self.params}
+        if self.config.tie:      # the decoder's word vectors are the embedding (rnnlab.tie)
+            out["decoder.weight"] = self.params["encoder.weight"]
+        return out
+
+    def direct_batch(self, x, rows=None):
+        """The ``rnnlab.direct.DirectBatch`` of the positions of x (T, B) (t-major rows, or those ``rows``),
+        or None for a model without direct connections."""
+        return None if self.direct is None else self.direct.batch(self.params["direct.weight"], x, rows)
 
     # -- training ------------------------------------------------------------------------------------
 
-    def forward_backward(self, x, y, h0=None, truncate=None, dhn=None, need_grad=True, state_at=None):
+    def forward_backward(self, x, y, h0=None, truncate=None, dhn=None, need_grad=True, state_at=None,
+                         dropout_key=None):
         """Mean cross-entropy over non-padding targets, its gradients and the final state.
 
         Returns (loss, grads, hn, n_tokens); with ``state_at=i`` the state after step i instead of the
@@ -280,6 +311,8 @@ class LanguageModel:
             truncate: None (full BPTT) or k >= 0, the tutorial's ``bptt_truncate``.
             dhn: gradient arriving at the final state (chunked training), or None.
             need_grad: False skips the backward pass (grads is then None).
+            dropout_key: with a model built with ``dropout`` > 0, the seed of this step's dropout masks
+                (the trainer passes (seed, step)); None: no dropout (evaluation).
         Raises:
             ShapeError: x, y not (T, B) integer arrays of one shape, ids outside [0, V) (targets: or -1),
                 or no target.
@@ -293,13 +326,20 @@ class LanguageModel:
         # a full softmax that outweighs the recurrent layers runs as two halves of rows on two threads
         # when the BLAS may use two (rnnlab.threads.row_parallel)
         V, H = self.vocab_size, self.hidden_size
-        with row_parallel(self.output.kind == "softmax" and x.size * V >= 1 << 20 and V >= 20 * H):
-            return self._forward_backward(x, y, h0, truncate, dhn, need_grad, state_at)
+        with row_parallel(self.output.kind == "softmax" and x.size * V >= 1 << 20 and V >= 20 * H
+                          and self.direct is None):  # (direct: one thread keeps its sums in one order)
+            return self._forward_backward(x, y, h0, truncate, dhn, need_grad, state_at, dropout_key)
 
-    def _forward_backward(self, x, y, h0, truncate, dhn, need_grad, state_at):
+    def _forward_backward(self, x, y, h0, truncate, dhn, need_grad, state_at, dropout_key=None):
         T, B = x.shape
         H = self.hidden_size
-        out, hn, cache = self.hidden(x, h0)
+        cfg = self.config
+        masks = None
+        if cfg.dropout > 0 and dropout_key is not None:
+            masks = draw_masks(cfg.dropout, dropout_key, B, cfg.embedding_size, H, cfg.num_layers, self.dtype)
+        out, hn, cache = self.hidden(x, h0, masks)
+        if masks is not None:
+            out = out * masks.output                              # (T, B, H): before the output layer
         if state_at is not None:
             hn = _state_at(cache, state_at, self.layer.cell.has_cell_state)
         yf = y.reshape(-1)
@@ -311,7 +351,9 @@ class LanguageModel:
         all_valid = n == yf.size
         hv = h2 if all_valid else h2[valid]
         yv = yf if all_valid else yf[valid]
-        loss_sum, dh, grads = self.output.loss_and_grad(self.params, hv, yv, scale=1.0 / n, need_grad=need_grad)
+        direct = self.direct_batch(x, None if all_valid else np.flatnonzero(valid))
+        loss_sum, dh, grads = self.output.loss_and_grad(self.output_params(), hv, yv, scale=1.0 / n,
+                                                        need_grad=need_grad, direct=direct)
         loss = loss_sum / n
         if not need_grad:
             return loss, None, hn, n
@@ -321,18 +363,26 @@ class LanguageModel:
             dout = np.zeros((T * B, H), dtype=self.dtype)
             dout[valid] = dh
             dout = dout.reshape(T, B, H)
+        if masks is not None:
+            dout = dout * masks.output
         dx, _, lgrads = self.layer.backward(cache, dout, dhn, truncate=truncate, sparse_input_grad=True)
         for k, g in lgrads.items():
             grads[f"rnn.{k}"] = g
+        if direct is not None:
+            grads["direct.weight"] = direct.grad(1.0 / n)
         if "encoder.weight" in self.params:
             E = self.params["encoder.weight"]
+            if masks is not None:
+                dx = dx * masks.input
             rows, sums = segment_sum(x.reshape(-1), dx.reshape(-1, E.shape[1]))
             grads["encoder.weight"] = SparseGrad(rows, sums, E.shape, 0)
+            if self.config.tie:
+                grads["encoder.weight"] = add_grads(grads["encoder.weight"], grads.pop("decoder.weight"))
         return loss, {k: grads[k] for k in self.params}, hn, n
 
-    def loss_and_grads(self, x, y, truncate=None):
+    def loss_and_grads(self, x, y, truncate=None, dropout_key=None):
         """Mean cross-entropy over targets y != -1 and its exact gradient (dense arrays, params' keys)."""
-        loss, grads, _, _ = self.forward_backward(x, y, truncate=truncate)
+        loss, grads, _, _ = self.forward_backward(x, y, truncate=truncate, dropout_key=dropout_key)
         return loss, {k: (g.dense() if isinstance(g, SparseGrad) else g) for k, g in grads.items()}
 
     def loss(self, x, y, h0=None):
@@ -346,7 +396,8 @@ class LanguageModel:
         """(T, B, V) log p(next word | prefix) and the final state, for either output layer."""
         out, hn, _ = self.hidden(x, h0)
         T, B, H = out.shape
-        return self.output.log_probs(self.params, out.reshape(-1, H)).reshape(T, B, -1), hn
+        logp = self.output.log_probs(self.output_params(), out.reshape(-1, H), direct=self.direct_batch(x))
+        return logp.reshape(T, B, -1), hn
 
     def logits(self, x, h0=None):
         """(T, B, V) unnormalised scores z = h V^T + b of the full softmax output, and the final state.
@@ -358,14 +409,19 @@ class LanguageModel:
             raise ConfigError("a class output has no single vector of logits; use log_probs")
         out, hn, _ = self.hidden(x, h0)
         T, B, H = out.shape
-        z = out.reshape(-1, H) @ self.params["decoder.weight"].T + self.params["decoder.bias"]
+        p = self.output_params()
+        z = out.reshape(-1, H) @ p["decoder.weight"].T + p["decoder.bias"]
+        if self.direct is not None:   # the hashed n-gram scores add to the network's
+            z += self.direct_batch(x).block(np.arange(T * B), 0, self.vocab_size)
         return z.reshape(T, B, -1), hn
 
     def __repr__(self):
         c = self.config
         return (f"LanguageModel(vocab={c.vocab_size}, hidden={c.hidden_size}, cell={c.cell}"
                 f"{'/' + c.nonlinearity if c.cell == 'rnn' else ''}, layers={c.num_layers}, "
-                f"embedding={c.embedding_size}, output={c.output}, dtype={c.dtype})")
+                f"embedding={c.embedding_size}, output={c.output}, dtype={c.dtype}"
+                + (f", direct={c.direct_size:,} order {c.direct_order}" if c.direct_size else "")
+                + (", tied" if c.tie else "") + (f", dropout={c.dropout:g}" if c.dropout else "") + ")")
 
 
 # -- checkpoints -----------------------------------------------------------------------------------------

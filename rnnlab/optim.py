@@ -311,7 +311,8 @@ class Adam(Optimizer):
             self._adam(p, m, v, to_dense(g))
             return
         n = g.shape[g.axis]
-        runs = contiguous_runs(g.index) if g.axis == 0 else None
+        # (a 1-D table, e.g. direct connections, touches many short runs: gathered, not updated run by run)
+        runs = contiguous_runs(g.index) if g.axis == 0 and p.ndim > 1 else None
         if runs is not None:
             # long runs of rows (whole classes of a class output): each run's views updated in place
             for first, stop, o in runs:

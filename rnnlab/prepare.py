@@ -15,6 +15,7 @@ from .errors import ConfigError, DataError
 from .training.step import Batch
 
 EVAL_BATCH = 64
+DEFAULT_VOCAB = 8000  # the vocabulary cap of a corpus without its own <unk>
 
 
 @dataclass
@@ -34,14 +35,15 @@ class DataConfig(ConfigMixin):
     column: str | None = None         # csv: the text column
     field: str = "text"               # jsonl: the text field
     level: str = "word"               # word | char
-    vocab_size: int = 8000            # ids including <unk>, <s>, </s>
+    vocab_size: int | None = None     # ids including <unk>, <s>, </s>; None: every word of a corpus with its
+    #                                   own <unk> (a closed vocabulary), else DEFAULT_VOCAB
     errors: str = "strict"            # strict | replace: what to do with bytes that are not UTF-8
     skip_bad_lines: bool = False      # jsonl/csv: skip malformed lines instead of stopping
     lowercase: bool | None = None     # None: lower-case word-level prose, keep `lines` as they are
     valid_fraction: float = 0.05      # held-out share of the training sentences when no valid set is given
 
     def __post_init__(self):
-        if self.vocab_size < 4:
+        if self.vocab_size is not None and self.vocab_size < 4:
             raise ConfigError(f"vocab-size must be at least 4 (three special tokens and a word), got {self.vocab_size}")
         if not 0 < self.valid_fraction < 0.5:
             raise ConfigError("valid-fraction must lie in (0, 0.5)")
@@ -186,11 +188,11 @@ def skipped_lines_note(corpus) -> str | None:
 def prepare_data(dcfg: DataConfig, cache_dir, log=print):
     """(vocab, train corpus, valid corpus). Logs one line per corpus that had bad lines skipped
     (``skip_bad_lines``), then one line about the data."""
-    from .data import build_vocab, builtin_split, encode_file, is_builtin
+    from .data import builtin_split, encode_file, is_builtin
 
     opts = dcfg.read_options()
     t0 = time.perf_counter()
-    vocab = build_vocab(dcfg.train, dcfg.vocab_size, cache_dir=str(cache_dir), **opts)
+    vocab, vocab_note = _vocabulary(dcfg, cache_dir, opts)
     train = encode_file(dcfg.train, vocab, cache_dir=str(cache_dir), **opts)
     read = [train]
     if dcfg.valid is not None:
@@ -203,6 +205,22 @@ def prepare_data(dcfg: DataConfig, cache_dir, log=print):
     for note in filter(None, map(skipped_lines_note, read)):
         log(note)
     log(f"data: {train.n_sentences} training sentences ({train.n_predicted} predicted tokens), "
-        f"{valid.n_sentences} validation sentences, vocabulary {len(vocab)} "
+        f"{valid.n_sentences} validation sentences, vocabulary {len(vocab)} ({vocab_note}) "
         f"({time.perf_counter() - t0:.1f} s)")
     return vocab, train, valid
+
+
+def _vocabulary(dcfg: DataConfig, cache_dir, opts):
+    """(Vocab, a note for the data line): ``vocab_size`` ids; without one, every word of a corpus that has
+    its own <unk> (it folded its rare words itself, as PTB and WikiText do), else ``DEFAULT_VOCAB``."""
+    from .data import Vocab, count_tokens
+
+    counts = count_tokens(dcfg.train, str(cache_dir), **opts)
+    types = sum(1 for t in counts if t not in ("<unk>", "<s>", "</s>"))
+    closed = counts.get("<unk>", 0) > 0
+    size = dcfg.vocab_size or (types + 3 if closed else DEFAULT_VOCAB)
+    vocab = Vocab.from_counts(counts, size, level=opts.get("level") or "word")
+    folded = types - (len(vocab) - 3)
+    if closed and not dcfg.vocab_size:
+        return vocab, f"all {types} word types kept: the corpus has its own <unk>"
+    return vocab, f"{folded} word types folded into <unk>" if folded > 0 else "every word type kept"

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .direct import MAX_ORDER
 from .errors import ConfigError
+
+
+def _direct_next(lm, x):
+    """The direct connections' scores of the word after x (T, n), or None (a model without them)."""
+    if getattr(lm, "direct", None) is None:
+        return None
+    return lm.direct_batch(x, (x.shape[0] - 1) * x.shape[1] + np.arange(x.shape[1]))
 
 
 def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1.0, max_length: int = 50,
@@ -32,7 +40,7 @@ def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1
     length = np.full(n, max_length)
     last = out[-1]                                           # (n, H)
     for t in range(max_length):
-        logp = lm.output.log_probs(params, last.reshape(-1, H)).astype(np.float64)
+        logp = lm.output.log_probs(params, last.reshape(-1, H), direct=_direct_next(lm, x)).astype(np.float64)
         logp[:, ban] = -np.inf
         logp -= logp.max(axis=1, keepdims=True)             # before the division: finite for any temperature
         logp /= temperature
@@ -48,4 +56,5 @@ def sample(lm, bos: int, eos: int, n: int = 10, prime=(), temperature: float = 1
             break
         out, h, _ = lm.hidden(w[None, :], h)
         last = out[-1]
+        x = np.concatenate([x[-MAX_ORDER:], w[None, :]])   # the last words: all that direct connections read
     return [list(seqs[:length[i], i]) for i in range(n)]

@@ -31,10 +31,11 @@ def load_for_use(model_dir):
     return lm, lm.vocab, meta
 
 
-def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=None):
+def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=None, stream=None):
     """Perplexity of a trained model on a corpus: {'perplexity', 'cross_entropy', 'tokens', ...,
-    'skipped_lines', 'skipped_note'} (the last two: bad lines skipped with ``skip_bad_lines``, and
-    ``skipped_lines_note`` of the corpus or None)."""
+    'skipped_lines', 'skipped_note', 'stream'} (bad lines skipped with ``skip_bad_lines``, and
+    ``skipped_lines_note`` of the corpus or None). ``stream``: carry the state across sentences
+    (``rnnlab.stream_eval``); None: as the model was trained (``--stream`` or not)."""
     from .data import encode_file
 
     lm, meta = load_trained(model_dir)
@@ -43,7 +44,14 @@ def evaluate_model(model_dir, test, read_options: dict | None = None, cache_dir=
     opts.update({k: v for k, v in (read_options or {}).items() if v is not None})
     corpus = encode_file(test, vocab, cache_dir=None if cache_dir is None else str(cache_dir), **opts)
     t0 = time.perf_counter()
-    r = evaluate(lm, eval_batches(corpus))
+    if stream is None:
+        stream = bool(meta.get("train", {}).get("stream", False))
+    if stream:
+        from .stream_eval import evaluate_stream
+        r = evaluate_stream(lm, corpus)
+    else:
+        r = evaluate(lm, eval_batches(corpus))
+    r["stream"] = bool(stream)
     r.update(sentences=corpus.n_sentences, seconds=time.perf_counter() - t0,
              bits_per_token=r["cross_entropy"] / math.log(2),
              skipped_lines=int((corpus.stats or {}).get("skipped_lines", 0)), skipped_note=skipped_lines_note(corpus))

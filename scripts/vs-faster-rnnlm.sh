@@ -2,6 +2,8 @@
 # rnnlab against faster-rnnlm on one corpus, one after the other on the same machine: wall time of each
 # training command and each tool's test perplexity (both count </s>).
 # Usage: scripts/vs-faster-rnnlm.sh CORPUS_DIR FASTER_RNNLM_BINARY [extra rnnlab train flags]
+# Then (unless RACE=0) scripts/race.py: faster-rnnlm with -direct 100 -direct-order 4 (and NCE + direct with
+# RACE_NCE=1) against rnnlab --preset fast and --preset best, each timed to every validation perplexity.
 #   CORPUS_DIR holds train.txt valid.txt test.txt, one sentence per line (../shared/corpora/fortunes.sh,
 #   scripts/kjv-corpus.sh); the binary is yandex/faster-rnnlm's `rnnlm`, built separately.
 set -euo pipefail
@@ -30,3 +32,8 @@ e, s, path = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 print(f"rnnlab:       {e - s:.2f} s, test perplexity {json.load(open(path))['perplexity']:.2f}")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the race to the best model: faster-rnnlm with direct connections (and NCE + direct with RACE_NCE=1) against
+# rnnlab's presets, with the time-to-perplexity table (scripts/race.py); RACE=0 skips it
+if [ "${RACE:-1}" != 0 ]; then
+  python3 "$(dirname "$0")/race.py" "$dir" --frnn "$frnn" ${RACE_NCE:+--nce}
+fi

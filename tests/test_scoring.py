@@ -79,6 +79,24 @@ def test_target_log_probs_match_full_log_softmax(kw):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("output", ["softmax", "class"])
+def test_target_log_probs_with_direct_connections_and_tying(output):
+    """Direct connections' scores (a table with nonzero entries) and tied weights reach the scores."""
+    V, T, B = 17, 6, 5
+    lm = LanguageModel(V, 8, dtype=np.float64, seed=3, output=output, num_classes=4, embedding_size=8, tie=True,
+                       direct_size=300, direct_order=3)
+    rng = np.random.default_rng(1)
+    lm.params["direct.weight"][:lm.direct.null] = rng.normal(0, 0.5, lm.direct.null)
+    x, y = rng.integers(0, V, (T, B)), rng.integers(0, V, (T, B))
+    y[3:, 2] = -1
+    ours, _ = target_log_probs(lm, x, y)
+    full, _ = lm.log_probs(x)
+    ref = np.where(y >= 0, np.take_along_axis(full, np.maximum(y, 0)[..., None], axis=2)[..., 0], 0.0)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    loss, _, n = lm.loss(x, y)        # and the scores are what training's loss sees
+    np.testing.assert_allclose(-ours.sum() / n, loss, rtol=1e-12)
+
+
 # -- sentence scores ------------------------------------------------------------------------------------
 
 

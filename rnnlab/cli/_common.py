@@ -62,8 +62,9 @@ def add_data_options(p, with_vocab=True):
     if with_vocab:
         g.add_argument("--level", choices=list(LEVELS), default="word",
                        help="model words or characters (default word)")
-        g.add_argument("--vocab-size", type=int_at_least(4), default=8000,
-                       help="vocabulary size including <unk>, <s>, </s> (default 8000)")
+        g.add_argument("--vocab-size", type=int_at_least(4), default=None,
+                       help="vocabulary size including <unk>, <s>, </s> (default: every word of a corpus that has "
+                            "its own <unk>, a closed vocabulary as in PTB; else 8000, the rest folded into <unk>)")
     g.add_argument("--errors", choices=["strict", "replace"], default=None,
                    help="bytes that are not UTF-8: stop with an error (strict, default) or replace them")
     g.add_argument("--skip-bad-lines", action="store_true", default=None,

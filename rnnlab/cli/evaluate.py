@@ -19,6 +19,12 @@ def register(sub):
                         "of fresh sentences where the model prefers the verb form that agrees, by distance")
     p.add_argument("--per-distance", type=int, default=200, help="--agreement: items per distance (default 200)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
+    ctx = p.add_mutually_exclusive_group()
+    ctx.add_argument("--stream", dest="stream", action="store_true", default=None,
+                     help="carry the state across sentences, as the standard benchmarks report (default for a "
+                          "model trained with --stream)")
+    ctx.add_argument("--sentences", dest="stream", action="store_false",
+                     help="each sentence from the zero state (default for a model trained on sentences)")
     add_data_options(p, with_vocab=False)
     from .score import add_mixture_options
     add_mixture_options(p)
@@ -37,15 +43,18 @@ def run(args) -> int:
     opts = {"format": args.format, "column": args.column, "field": args.field, "errors": args.errors,
             "skip_bad_lines": args.skip_bad_lines}
     if args.ngram or args.lam is not None or args.dynamic is not None:
+        if args.stream:
+            raise ConfigError("--ngram, --lambda and --dynamic score sentence by sentence; drop --stream")
         return run_mixture(args, opts)
-    r = evaluate_model(args.model, args.test, opts)
+    r = evaluate_model(args.model, args.test, opts, stream=args.stream)
     if args.json:
         print(json.dumps(r))
     else:
         if r["skipped_note"]:
             print(r["skipped_note"])
         print(f"perplexity {r['perplexity']:.2f} | cross-entropy {r['cross_entropy']:.4f} nats/token "
-              f"({r['bits_per_token']:.3f} bits) | {r['tokens']} tokens in {r['sentences']} sentences")
+              f"({r['bits_per_token']:.3f} bits) | {r['tokens']} tokens in {r['sentences']} sentences | "
+              f"{'state carried across sentences' if r['stream'] else 'sentence by sentence'}")
     return 0
 
 

@@ -16,7 +16,12 @@ def register(sub):
                        "and log.jsonl into --out. Without --train it trains on the built-in agreement corpus. "
                        "last.npz is rewritten at every epoch end, every --checkpoint-every seconds and on "
                        "Ctrl-C/SIGTERM (exit status 130); --resume continues from it exactly.")
+    from ..presets import MEASURED, PRESETS, describe
     g = p.add_argument_group("system")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="a complete recipe; flags given as well override its values. "
+                        + "; ".join(f"{n}: {describe(n)} [{MEASURED[n]}]" for n in sorted(PRESETS))
+                        + " (fortunes, two busy cores; README, docs/PERFORMANCE.md)")
     g.add_argument("--train", default="builtin:agreement", metavar="FILE",
                    help="training corpus, or builtin:agreement (default)")
     g.add_argument("--valid", metavar="FILE", help="validation corpus (default: builtin split, or the last 5%% "
@@ -61,6 +66,18 @@ def register(sub):
                    help=f"LSTM forget-gate bias at init (default {DEFAULT_FORGET_BIAS}, as rnnlab.LSTM: "
                         f"Jozefowicz et al. 2015)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
+    m.add_argument("--dropout", type=finite_float, default=0.0, metavar="P",
+                   help="dropout probability in training (variational, one mask per sequence: on the embeddings, "
+                        "between layers and before the output; Zaremba et al. 2014, Gal & Ghahramani 2016); "
+                        "default 0")
+    m.add_argument("--tie", action="store_true",
+                   help="weight tying: the output layer's word vectors are the input embedding (needs --embedding "
+                        "equal to --hidden)")
+    m.add_argument("--direct", type=positive_float, default=None, metavar="M",
+                   help="maximum-entropy direct connections (hashed n-gram features of the history added to the "
+                        "output scores, as the RNNLM toolkits' -direct): a table of M million entries")
+    m.add_argument("--direct-order", type=int_at_least(1), default=None, metavar="N",
+                   help="order of the direct connections' n-grams: the last 0..N-1 words (default 4 with --direct)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adagrad", help="(default adagrad)")
     o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: "
@@ -94,7 +111,7 @@ def register(sub):
 
 # flags that may accompany --resume with any value (they do not change what the run computes)
 _RESUME_FREE = {"out", "resume", "force", "quiet", "no_report", "epochs", "time_budget", "func", "get_default",
-                "command", "threads", "workers"}
+                "command", "threads", "workers", "preset"}
 # every other flag: where the saved run keeps its value
 _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": ("data", "format"),
              "column": ("data", "column"), "field": ("data", "field"), "level": ("data", "level"),
@@ -109,7 +126,9 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "batch_size": ("train", "batch_size"), "stream": ("train", "stream"),
              "bptt_chunk": ("train", "bptt_chunk"), "bptt_window": ("train", "bptt_window"),
              "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "num_classes"),
-             "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay")}
+             "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay"),
+             "direct": ("model", "direct_size"), "tie": ("model", "tie"), "dropout": ("model", "dropout"),
+             "direct_order": ("model", "direct_order")}
 
 
 def _configs(args):
@@ -122,7 +141,7 @@ def _configs(args):
         raise ConfigError("--resume continues the run in --out and --force replaces it; choose one")
     if args.classes is not None and args.output != "class":
         raise ConfigError("--classes applies to the class-factorised output; add --output class")
-    if args.classes is not None and args.classes > args.vocab_size:
+    if args.classes is not None and args.vocab_size is not None and args.classes > args.vocab_size:
         raise ConfigError(f"--classes {args.classes} is more than --vocab-size {args.vocab_size}; "
                           f"choose fewer classes")
     if args.workers > 1 and args.stream:
@@ -130,13 +149,19 @@ def _configs(args):
                           "chunk to the next and runs in one process: drop one of them")
     if args.bptt_window is not None and not args.stream:
         raise ConfigError("--bptt-window applies to --stream training; add --stream")
+    if args.direct_order is not None and args.direct is None:
+        raise ConfigError("--direct-order sets the order of direct connections; add --direct M (table size in "
+                          "millions of entries)")
     dcfg = DataConfig(train=args.train, valid=args.valid, format=args.format or "text", column=args.column,
                       field=args.field or "text", level=args.level, vocab_size=args.vocab_size,
                       errors=args.errors or "strict", skip_bad_lines=bool(args.skip_bad_lines))
     model = {"hidden_size": args.hidden, "cell": args.cell, "nonlinearity": args.nonlinearity,
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
              "dtype": args.dtype, "seed": args.seed, "init": args.init,
-             "forget_bias": args.forget_bias if args.cell == "lstm" else None}
+             "forget_bias": args.forget_bias if args.cell == "lstm" else None,
+             "tie": args.tie, "dropout": args.dropout,
+             "direct_size": None if args.direct is None else int(round(args.direct * 1e6)),
+             "direct_order": None if args.direct is None else (args.direct_order or 4)}
     if args.output == "class":  # the class layer's only (train_language_model turns it into word classes)
         model["num_classes"] = args.classes
     tcfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, clip=args.clip or None, clip_value=args.clip_value,
@@ -180,10 +205,19 @@ def run(args) -> int:
     """
     from pathlib import Path
 
+    from ..errors import ConfigError
     from ..pipeline import train_language_model
+    from ..presets import apply_preset
     from ..threads import blas_threads
     from ..train import TrainConfig
 
+    if args.preset is not None and args.resume:
+        raise ConfigError("--preset starts a new run; --resume continues the saved one as it was configured: "
+                          "drop --preset")
+    if args.preset is not None:
+        apply_preset(args, args.preset)
+        if args.workers > (os.cpu_count() or 1):
+            args.workers = os.cpu_count() or 1
     dcfg, model, tcfg = _configs(args)
     out = Path(args.out)
     if args.resume:

@@ -124,8 +124,11 @@ def diagnose_layer(layer, x, dout, h0=None, **kw) -> dict:
 
 # -- language models ----------------------------------------------------------------------------------
 
-def lm_output_grad(lm, h, y):
+def lm_output_grad(lm, h, y, x=None):
     """(sum of the per-token losses, dL_t/dh_t (T, B, H)) for a language model's output layer.
+
+    ``x`` (T, B): the input tokens, which a model with direct connections (``lm.direct``) needs: their
+    n-gram scores add to the network's and so change the probabilities and dh.
 
     The adapter to ``rnnlab.LanguageModel``: its ``output.loss_and_grad(params, h (N, H), y (N,))`` returns
     the cross-entropy summed over the rows and its gradient dh. Padding (y == -1) gets zero gradient. The
@@ -135,7 +138,12 @@ def lm_output_grad(lm, h, y):
     yf = np.asarray(y).reshape(-1)
     valid = yf >= 0
     h2 = h.reshape(-1, H)
-    loss_sum, dh, _ = lm.output.loss_and_grad(lm.output_params(), h2[valid], yf[valid])
+    direct = None
+    if getattr(lm, "direct", None) is not None:
+        if x is None:
+            raise ValueError("a model with direct connections needs the input tokens x")
+        direct = lm.direct_batch(np.asarray(x), np.flatnonzero(valid))
+    loss_sum, dh, _ = lm.output.loss_and_grad(lm.output_params(), h2[valid], yf[valid], direct=direct)
     dout = np.zeros((T * B, H), dtype=h.dtype)
     dout[valid] = dh
     return float(loss_sum), dout.reshape(T, B, H)
@@ -144,7 +152,7 @@ def lm_output_grad(lm, h, y):
 def lm_forward(lm, x, y, h0=None):
     """Run the LM's recurrent stack on tokens x (T, B): returns (cache, dout, loss_sum, n_targets)."""
     out, _, cache = lm.hidden(x, h0)
-    loss_sum, dout = lm_output_grad(lm, out, y)
+    loss_sum, dout = lm_output_grad(lm, out, y, x)
     return cache, dout, loss_sum, int(np.sum(np.asarray(y) >= 0))
 
 

@@ -101,11 +101,11 @@ def _segment(lm, x, y, seed, reach_ends):
     T = len(x)
     out, _, cache = lm.hidden(x[:, None])
     hT = out.reshape(T, -1)
-    logp = lm.output.log_probs(lm.output_params(), hT)                   # (T, V)
+    logp = lm.output.log_probs(lm.output_params(), hT, direct=lm.direct_batch(x[:, None]))   # (T, V)
     loss = -np.asarray(logp, dtype=np.float64)[np.arange(T), y]
     from .diagnose import lm_output_grad
 
-    _, dout = lm_output_grad(lm, out, y[:, None])
+    _, dout = lm_output_grad(lm, out, y[:, None], x[:, None])
     c = as_float64(cache[top])
     W = np.asarray(layer.params[f"weight_hh_l{top}"], dtype=np.float64)
     lstm = layer.cell.has_cell_state

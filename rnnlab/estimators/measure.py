@@ -111,7 +111,7 @@ def model_problem(model_dir, cfg: MeasureConfig):
     corpus = encode_file(default_text(meta), vocab, cache_dir=None, **opts)
     tok, y = next(iter(stream_batches(corpus, cfg.batch, chunk=cfg.length)))
     out, _, _ = lm.hidden(tok)
-    _, dout = lm_output_grad(lm, out, y)
+    _, dout = lm_output_grad(lm, out, y, tok)
     x = lm.embed(tok)
     if np.issubdtype(np.asarray(x).dtype, np.integer):
         x = np.eye(lm.layer.input_size)[x]

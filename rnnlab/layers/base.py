@@ -152,12 +152,14 @@ class Recurrent:
 
     # -- forward / backward -------------------------------------------------------------------------
 
-    def forward(self, x, h0=None):
+    def forward(self, x, h0=None, masks=None):
         """Run the stack over a sequence.
 
         Args:
             x: (T, B, input_size) float array of the layer's dtype, or (T, B) int one-hot indices.
             h0: (num_layers, B, H), or (h0, c0) for LSTM; None means zeros.
+            masks: None, or per layer None or a (B, H) dropout mask multiplying layer l's input (l >= 1:
+                the states of layer l - 1) at every step (``rnnlab.dropout``); backward applies it too.
         Returns:
             out (T, B, H) top layer's states; hn like h0; cache (list of per-layer dicts, see the cell).
         Raises:
@@ -182,13 +184,15 @@ class Recurrent:
             state0 = (h0[0][l], h0[1][l]) if lstm else h0[l]
             out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"])
             cache["x"] = inp
+            if masks is not None and l > 0 and masks[l] is not None:   # training only: never diagnosed
+                cache["mask_in"] = masks[l]
             caches.append(cache)
             if lstm:
                 hn_h.append(state_n[0])
                 hn_c.append(state_n[1])
             else:
                 hn_h.append(state_n)
-            inp = out
+            inp = out if masks is None or l + 1 == self.num_layers or masks[l + 1] is None else out * masks[l + 1]
         hn = (np.stack(hn_h), np.stack(hn_c)) if lstm else np.stack(hn_h)
         return out, hn, caches
 
@@ -256,7 +260,7 @@ class Recurrent:
             grads[f"weight_hh_l{l}"] = dgh2.T @ c["hs"][:-1].reshape(-1, H)
             grads[f"bias_ih_l{l}"] = dgi2.sum(axis=0)
             grads[f"bias_hh_l{l}"] = dgh2.sum(axis=0)
-            dout = dx
+            dout = dx if c.get("mask_in") is None else dx * c["mask_in"]
         grads = {k: grads[k] for k in self.params}
         dh0 = (np.stack(dh0_h), np.stack(dh0_c)) if lstm else np.stack(dh0_h)
         return dx, dh0, grads

@@ -76,6 +76,17 @@ def _class_targets(output, params, h, y):
     return out
 
 
+def _direct_targets(lm, params, x, where, h, y):
+    """ln p(y) for rows h (N, H) at the flat positions ``where`` of x, with the model's direct
+    connections (``lm.output.log_probs`` of every word, ``_ROWS`` rows at a time)."""
+    out = np.empty(len(y), dtype=np.float64)
+    for lo in range(0, len(y), _ROWS):
+        hi = min(lo + _ROWS, len(y))
+        logp = lm.output.log_probs(params, h[lo:hi], direct=lm.direct_batch(x, where[lo:hi]))   # (n, V)
+        out[lo:hi] = logp[np.arange(hi - lo), y[lo:hi]]
+    return out
+
+
 def target_log_probs(lm, x, y, h0=None):
     """Natural-log probability of every target and the final state.
 
@@ -92,7 +103,9 @@ def target_log_probs(lm, x, y, h0=None):
     valid = np.flatnonzero(yf >= 0)
     hv = out.reshape(-1, H)[valid]
     params = lm.output_params()
-    if lm.output.kind == "class":
+    if getattr(lm, "direct", None) is not None:    # direct connections add to every score: the full rows
+        lp = _direct_targets(lm, params, x, valid, hv, yf[valid])
+    elif lm.output.kind == "class":
         lp = _class_targets(lm.output, params, hv, yf[valid])
     else:
         lp = _softmax_targets(params, hv, yf[valid])

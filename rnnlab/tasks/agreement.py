@@ -44,7 +44,8 @@ def agreement_scores(lm, vocab, items, batch_size: int = 256) -> dict:
             x[1:lengths[j] + 1, j] = vocab.encode(it.prefix)
         out, _, _ = lm.hidden(x)                                     # causal: padding after a prefix is harmless
         h = out[lengths, np.arange(len(chunk))]                       # (n, H): the state after each prefix
-        logp = lm.output.log_probs(params, h.reshape(-1, H))
+        direct = lm.direct_batch(x, lengths * len(chunk) + np.arange(len(chunk)))    # the rows of h
+        logp = lm.output.log_probs(params, h.reshape(-1, H), direct=direct)
         good = np.array([vocab.id(it.correct) for it in chunk])
         bad = np.array([vocab.id(it.wrong) for it in chunk])
         rows = np.arange(len(chunk))

@@ -70,7 +70,7 @@ def _finite_state(h):
 
 
 def train_step(model, opt, batch: Batch, carry=None, *, truncate=None, clip=None, clip_value=None,
-               apply=None) -> StepResult:
+               apply=None, dropout_key=None) -> StepResult:
     """One update of ``model`` (a LanguageModel) by ``opt`` on ``batch``; see the module docstring.
 
     Args:
@@ -79,6 +79,8 @@ def train_step(model, opt, batch: Batch, carry=None, *, truncate=None, clip=None
         clip, clip_value: global-norm and per-entry clipping thresholds (None: off).
         apply: ``apply(grads)`` performs the update instead of ``opt.step(model.params, grads)`` (Hogwild:
             the shared parameters, one update at a time).
+        dropout_key: the seed of this step's dropout masks (a model built with dropout; rnnlab.dropout),
+            or None: no dropout.
     Returns:
         StepResult. A skipped step still hands on this window's state (computed by its forward pass with
         the current weights), so the next window goes on from where the stream is; a state that is not
@@ -87,8 +89,9 @@ def train_step(model, opt, batch: Batch, carry=None, *, truncate=None, clip=None
     h0 = carry if batch.continues else None
     # overflow is expected while training blows up; the guard below handles it, so no warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        kw = {} if dropout_key is None else {"dropout_key": dropout_key}
         loss, grads, hn, n = model.forward_backward(batch.x, batch.y, h0=h0, truncate=truncate,
-                                                    state_at=batch.carry_from)
+                                                    state_at=batch.carry_from, **kw)
         new_carry = hn if batch.carry_from is not None and _finite_state(hn) else None
         norm = global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):

@@ -1,0 +1,49 @@
+"""Recipes a user does not assemble: ``rnnlab train --preset NAME`` sets these flags; any flag given on the
+command line overrides its preset value. The numbers are measured on the fortunes corpus (~0.5M words,
+vocabulary 8000) on two cores by ``scripts/race.py``; see docs/PERFORMANCE.md.
+"""
+from __future__ import annotations
+
+from .errors import ConfigError
+
+PRESETS = {
+    # the README recipe's class output, SparseAdam and batch 128, with a GRU 100, direct connections of order
+    # 4 and two Hogwild workers, three epochs: test 80.0-80.2 (a tanh RNN instead: 83.6-94.0 over three runs)
+    "fast": {"cell": "gru", "hidden": 100, "output": "class", "optimizer": "sparseadam", "lr": 0.008,
+             "batch_size": 128, "epochs": 3, "lr_decay_after": 2, "direct": 10.0, "direct_order": 4,
+             "workers": 2},
+    # a GRU 200, a larger table, three epochs: test 76.9 (validation 97.2, 77.2, 75.8 after epochs 1-3; two
+    # more epochs only overfit: 76.5, 76.8) in 654 s at load ~12, ~5-11x a quiet machine's time
+    "best": {"cell": "gru", "hidden": 200, "output": "class", "optimizer": "sparseadam", "lr": 0.006,
+             "batch_size": 128, "epochs": 3, "lr_decay_after": 2, "direct": 20.0, "direct_order": 4,
+             "workers": 2},
+}
+
+MEASURED = {  # fortunes (0.5M words, vocabulary 8000), two cores at load ~10-12 (docs/PERFORMANCE.md)
+    "fast": "test PPL 80.0 in 103 s at load ~7, where faster-rnnlm -direct 100 -direct-order 4 just before "
+            "took 79 s for 90.3",
+    "best": "test PPL 76.9 in ~650 s",
+}
+
+def describe(name: str) -> str:
+    """``--flag value ...`` of a preset, for --help and the log."""
+    flags = []
+    for k, v in PRESETS[name].items():
+        flags.append(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}")
+    return " ".join(flags)
+
+
+def apply_preset(args, name: str | None) -> list[str]:
+    """Set the preset's values on ``args`` (an argparse Namespace with ``get_default``) wherever the command
+    line left the flag at its default; returns the flags the preset set. Raises ConfigError for an unknown
+    preset."""
+    if name is None:
+        return []
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    set_ = []
+    for k, v in PRESETS[name].items():
+        if getattr(args, k) == args.get_default(k):
+            setattr(args, k, v)
+            set_.append(k)
+    return set_
