@@ -8,21 +8,23 @@ from .errors import ConfigError
 
 PRESETS = {
     # the README recipe's class output, SparseAdam and batch 128, with a GRU 100, direct connections of order
-    # 4 and two Hogwild workers, three epochs: test 80.0-80.2 (a tanh RNN instead: 83.6-94.0 over three runs)
+    # 4 and two Hogwild workers, two epochs (the rate halved for the second): test 83.9-84.1 in 24.7-25.9 s,
+    # where faster-rnnlm -direct 100 -direct-order 4 took 33.5-36.7 s for 85.3-85.8 (a third epoch: 79.6-79.8
+    # in 37-41 s; a tanh RNN instead of the GRU: 83.6-94.0 over three runs of three epochs)
     "fast": {"cell": "gru", "hidden": 100, "output": "class", "optimizer": "sparseadam", "lr": 0.008,
-             "batch_size": 128, "epochs": 3, "lr_decay_after": 2, "direct": 10.0, "direct_order": 4,
+             "batch_size": 128, "epochs": 2, "lr_decay_after": 1, "direct": 10.0, "direct_order": 4,
              "workers": 2},
-    # a GRU 200, a larger table, three epochs: test 76.9 (validation 97.2, 77.2, 75.8 after epochs 1-3; two
-    # more epochs only overfit: 76.5, 76.8) in 654 s at load ~12, ~5-11x a quiet machine's time
+    # a GRU 200, a larger table, three epochs: test 76.7 in 66 s (validation 98.5, 77.6, 76.1 after epochs
+    # 1-3; two more epochs only overfit: 76.5, 76.8)
     "best": {"cell": "gru", "hidden": 200, "output": "class", "optimizer": "sparseadam", "lr": 0.006,
              "batch_size": 128, "epochs": 3, "lr_decay_after": 2, "direct": 20.0, "direct_order": 4,
              "workers": 2},
 }
 
-MEASURED = {  # fortunes (0.5M words, vocabulary 8000), two cores at load ~10-12 (docs/PERFORMANCE.md)
-    "fast": "test PPL 80.0 in 103 s at load ~7, where faster-rnnlm -direct 100 -direct-order 4 just before "
-            "took 79 s for 90.3",
-    "best": "test PPL 76.9 in ~650 s",
+MEASURED = {  # fortunes (0.5M words, vocabulary 8000), two cores, scripts/race.py (docs/PERFORMANCE.md)
+    "fast": "test PPL 83.9-84.1 in 25-26 s, where faster-rnnlm -direct 100 -direct-order 4 took 34-37 s for "
+            "85.3-85.8",
+    "best": "test PPL 76.7 in 66 s",
 }
 
 def describe(name: str) -> str:

@@ -101,7 +101,7 @@ def test_preset_sets_its_flags_and_explicit_flags_override(tmp_path, capsys):
     _, meta = checkpoint.load(tmp_path / "p" / "last.npz")
     m, t = meta["model"], meta["train"]
     assert (m["cell"], m["output"], m["direct_order"], t["optimizer"], t["lr"], t["lr_decay_after"]) == \
-        ("gru", "class", 4, "sparseadam", 0.008, 2)                        # from the preset
+        ("gru", "class", 4, "sparseadam", 0.008, 1)                        # from the preset
     assert (m["hidden_size"], m["direct_size"], t["epochs"], t["batch_size"]) == (8, 1000, 1, 16)  # given
     status, _, err = run(capsys, "train", "--out", tmp_path / "p", "--resume", "--preset", "fast")
     assert status == 2 and "--preset" in err and len(err.strip().splitlines()) == 1
