@@ -69,7 +69,9 @@ def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None):
     return dgi, dgh, ((dh0, dc0) if lstm else dh0)
 
 
-def _full(cell, cache, W_hh, dout, dhn, dcn):
+def _sweep_start(cell, W_hh, dout, dhn, dcn):
+    """What a full backward sweep starts from: the (T, B, G) outputs dgi, dgh (one array when the cell's
+    two pre-activations share it), dL/dh_{T-1} (its output's gradient plus dhn) and dL/dc_{T-1} (LSTM)."""
     T, B, H = dout.shape
     dt = dout.dtype
     G = W_hh.shape[0]
@@ -81,6 +83,12 @@ def _full(cell, cache, W_hh, dout, dhn, dcn):
     dc = None
     if cell.has_cell_state:
         dc = np.zeros((B, H), dtype=dt) if dcn is None else dcn.astype(dt, copy=True)
+    return dgi, dgh, dh, dc
+
+
+def _full(cell, cache, W_hh, dout, dhn, dcn):
+    T = dout.shape[0]
+    dgi, dgh, dh, dc = _sweep_start(cell, W_hh, dout, dhn, dcn)
     for t in range(T - 1, -1, -1):
         gi_t, gh_t, dh_local, dc = cell.backward_step(cache, t, dh, dc)
         dgi[t] = gi_t
@@ -98,17 +106,8 @@ def _full_into(cell, cache, W_hh, dout, dhn, dcn):
     """``_full`` with the cell's ``backward_step_into``: every step writes into the output arrays and
     reuses two (B, H) buffers, so the sweep allocates and copies nothing per step (the same operations in
     the same order: equal to ``_full`` bit for bit)."""
-    T, B, H = dout.shape
-    dt = dout.dtype
-    G = W_hh.shape[0]
-    dgi = np.empty((T, B, G), dtype=dt)
-    dgh = dgi if cell.shares_preactivation else np.empty((T, B, G), dtype=dt)
-    dh = dout[T - 1].copy()
-    if dhn is not None:
-        dh += dhn
-    dc = None
-    if cell.has_cell_state:
-        dc = np.zeros((B, H), dtype=dt) if dcn is None else dcn.astype(dt, copy=True)
+    T = dout.shape[0]
+    dgi, dgh, dh, dc = _sweep_start(cell, W_hh, dout, dhn, dcn)
     for t in range(T - 1, -1, -1):
         dh_local = cell.backward_step_into(cache, t, dh, dc, dgi[t], dgh[t])
         np.matmul(dgh[t], W_hh, out=dh)                          # dL/dh_{t-1} through W_hh

@@ -8,10 +8,6 @@ so the two perplexities compare directly; only the context differs.
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 STREAMS = 16   # parallel streams: each starts from the zero state once, so few of them, but enough for speed
 CHUNK = 50     # steps per chunk (state carried; no gradient, so the length only trades memory for calls)
 
@@ -20,15 +16,7 @@ def evaluate_stream(lm, corpus, streams: int = STREAMS, chunk: int = CHUNK) -> d
     """{'cross_entropy', 'perplexity', 'tokens'} of ``lm`` on an EncodedCorpus read as ``streams`` streams
     whose state carries from chunk to chunk (fewer streams for a corpus with fewer targets)."""
     from .data import stream_batches
+    from .training.loop import evaluate
 
     B = max(1, min(streams, corpus.n_predicted // 2))
-    total, n, h = 0.0, 0, None
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for x, y in stream_batches(corpus, B, chunk):
-            loss, h, k = lm.loss(x, y, h0=h)
-            total += loss * k
-            n += k
-    if n == 0:
-        return {"cross_entropy": float("nan"), "perplexity": float("nan"), "tokens": 0}
-    ce = total / n
-    return {"cross_entropy": ce, "perplexity": float(math.exp(min(ce, 700))), "tokens": n}
+    return evaluate(lm, stream_batches(corpus, B, chunk), carry=True)

@@ -62,12 +62,15 @@ class _Interrupt:
             signal.signal(sig, old)
 
 
-def evaluate(lm, batches) -> dict:
-    """Cross-entropy (nats per predicted token) and perplexity over (x, y) batches (y == -1: padding)."""
-    total, n = 0.0, 0
+def evaluate(lm, batches, carry: bool = False) -> dict:
+    """Cross-entropy (nats per predicted token) and perplexity over (x, y) batches (y == -1: padding).
+    ``carry``: each batch starts from the state the one before it ended in (parallel streams read chunk by
+    chunk, ``rnnlab.stream_eval``); else every batch from the zero state."""
+    total, n, h = 0.0, 0, None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a blown-up model scores inf, quietly
         for x, y in batches:
-            loss, _, k = lm.loss(x, y)
+            loss, hn, k = lm.loss(x, y, h0=h)
+            h = hn if carry else None
             total += loss * k
             n += k
     if n == 0:
