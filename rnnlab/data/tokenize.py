@@ -142,17 +142,22 @@ def _no_markers(tokens: list[str]) -> list[str]:
 
 def _lines_sentences(path: str, level: str, lower: bool, errors: str) -> Iterator[list[str]]:
     for _, line in read_lines(path, errors):
-        if lower:
-            line = line.lower()
-        if level == "char":
-            yield list(line.strip())
-            continue
-        toks = line.split()
-        if toks and toks[0] == BOS:
-            toks = toks[1:]
-        if toks and toks[-1] == EOS:
-            toks = toks[:-1]
-        yield _no_markers(toks)
+        yield line_tokens(line, level, lower)
+
+
+def line_tokens(line: str, level: str, lower: bool) -> list[str]:
+    """One line of a ``lines`` corpus as its tokens: split on whitespace (characters for ``level="char"``),
+    a leading <s> and a trailing </s> dropped, any other marker made <unk>; a blank line gives []."""
+    if lower:
+        line = line.lower()
+    if level == "char":
+        return list(line.strip())
+    toks = line.split()
+    if toks and toks[0] == BOS:
+        toks = toks[1:]
+    if toks and toks[-1] == EOS:
+        toks = toks[:-1]
+    return _no_markers(toks)
 
 
 # ---- prose: text, csv cells, jsonl fields -> syntok ------------------------------------------------

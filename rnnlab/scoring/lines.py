@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import select
 
-from ..data.tokenize import _no_markers, tokenize_text
-from ..data.vocab import BOS, EOS
+from ..data.tokenize import line_tokens, tokenize_text
 from ..errors import DataError
 
 _CHUNK = 1 << 16
@@ -85,13 +84,4 @@ def line_words(text: str, data_config) -> list[str]:
     dc = data_config
     if dc.format != "lines":
         return tokenize_text(text, format="text", level=dc.level, lowercase=dc.lowercase)
-    if dc.lowercase:
-        text = text.lower()
-    if dc.level == "char":
-        return list(text.strip())
-    toks = text.split()
-    if toks and toks[0] == BOS:
-        toks = toks[1:]
-    if toks and toks[-1] == EOS:
-        toks = toks[:-1]
-    return _no_markers(toks)
+    return line_tokens(text, dc.level, bool(dc.lowercase))
