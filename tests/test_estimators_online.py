@@ -162,3 +162,76 @@ def test_estimators_on_a_trained_language_model(tmp_path):
     recs = {r["estimator"]: r for r in json.loads((out / "estimators.json").read_text())["records"]}
     assert recs["rtrl"]["relative_error"] < 1e-12 and recs["rtrl"]["cell"] == "gru" and recs["rtrl"]["hidden"] == 6
     assert recs["snap-1"]["relative_error"] > 1e-6
+
+
+def _plain_online(task, model, cfg):
+    """Online training written out step by step (the loop the windows of train_online replace): one
+    estimator step and learning signal per time step, an update every k steps and at each sequence's end."""
+    from rnnlab.estimators import make_estimator
+    from rnnlab.estimators.online import _inputs, _Model
+    from rnnlab.optim import clip_grads, make_optimizer
+    from rnnlab.tasks.readout import mse_loss, xent_loss
+
+    net = _Model(task, model, cfg)
+    est = make_estimator(cfg.estimator, net.layer, draws=cfg.draws, seed=cfg.seed + 7)
+    opt, k, rng, done = make_optimizer(cfg.optimizer, cfg.lr), cfg.k(), np.random.default_rng([cfg.seed, 1]), 0
+    while done < cfg.steps:
+        b = task.sample(cfg.batch_size, rng)
+        x = _inputs(task, b.x)
+        T, B = x.shape[:2]
+        n_rows = B if task.readout == "last" else B * T
+        est.reset(B)
+        gV, gb, signal = np.zeros_like(net.V), np.zeros_like(net.b), False
+        for t in range(T):
+            h = est.step(x[t])
+            o = h @ net.V.T + net.b
+            do = None
+            if task.readout != "last":
+                do = xent_loss(o, b.y[t])[1] * (B / n_rows)
+            elif t == T - 1:
+                do = (mse_loss(o, b.y) if task.loss == "mse" else xent_loss(o, b.y))[1] * (B / n_rows)
+            if do is None:
+                est.learn(np.zeros_like(h))
+            else:
+                gV += do.T @ h
+                gb += do.sum(axis=0)
+                est.learn(do @ net.V)
+                signal = True
+            if (t + 1) % k == 0 or t == T - 1:
+                g = {f"rnn.{n}": v for n, v in est.gradient().items()}
+                if signal:
+                    g.update({"readout.weight": gV, "readout.bias": gb})
+                    clip_grads(g, clip_norm=cfg.clip, clip_value=cfg.clip_value)
+                    opt.step(net.params, g)
+                    gV, gb, signal = np.zeros_like(net.V), np.zeros_like(net.b), False
+        done += T
+    return net
+
+
+@pytest.mark.parametrize("task,n,est,k,model", [
+    ("adding", 8, "snap-1", 3, "gru"), ("temporal-order", 10, "uoro", 4, "rnn-tanh"), ("copy", 3, "bptt", 5, "lstm"),
+    ("adding", 8, "tbptt-3", 2, "rnn-tanh")])
+def test_online_windows_train_like_the_plain_step_by_step_loop(task, n, est, k, model):
+    """train_online runs each window between updates as one train_step of the language model's loop; the
+    weights it ends with are those of the plain loop above (updates every k steps and at sequence ends,
+    none on a window without a target), so the final evaluation agrees."""
+    from rnnlab.estimators.online import evaluate, make_online_task
+    t = make_online_task(task, n)
+    cfg = OnlineConfig(estimator=est, update_every=k, hidden_size=6, batch_size=4, steps=120, eval_every=40,
+                       eval_sequences=30, clip=0.5, clip_value=0.05)
+    rec = train_online(t, model, cfg)
+    ref = evaluate(t, _plain_online(t, model, cfg), cfg)
+    assert rec["metric"] == pytest.approx(ref["loss"], rel=1e-12)
+    assert rec["fraction_wrong"] == ref["fraction_wrong"]
+
+
+def test_online_config_shares_the_step_settings_of_every_trainer():
+    from rnnlab.errors import ConfigError
+    from rnnlab.tasks import TrainConfig as TaskTrainConfig
+    from rnnlab.training import StepConfig, TrainConfig
+    for cls in (OnlineConfig, TaskTrainConfig, TrainConfig):
+        assert issubclass(cls, StepConfig)
+        for bad, match in (({"optimizer": "nope"}, "unknown optimizer"), ({"lr": -1.0}, "lr"),
+                           ({"clip": 0.0}, "clip"), ({"clip_value": float("nan")}, "clip-value")):
+            with pytest.raises(ConfigError, match=match):
+                cls(**bad)

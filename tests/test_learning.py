@@ -64,3 +64,25 @@ def test_divergence_is_recorded_not_raised():
     cfg = tasks.TrainConfig(hidden_size=8, optimizer="sgd", lr=1e6, clip=None, max_steps=50, eval_sequences=100)
     r = tasks.train(tasks.make_task("adding", 30), "irnn", seed=0, config=cfg)
     assert r["diverged"] and not r["success"] and r["steps"] < 50
+
+
+def test_task_runs_train_like_the_plain_loop():
+    """tasks.train drives the language model's step and inner loop (rnnlab.training); the weights it ends
+    with are those of the plain online loop written out here: a fresh batch, the exact gradient, clipping by
+    value then norm, one optimiser step."""
+    from rnnlab.optim import clip_grads, make_optimizer
+    from rnnlab.tasks.model import TaskModel
+
+    task = tasks.make_task("adding", 12)
+    cfg = tasks.TrainConfig(hidden_size=6, batch_size=5, optimizer="momentum", lr=0.05, clip=0.5, clip_value=0.02,
+                            max_steps=25, eval_sequences=64, stop_when_solved=False)
+    rec = tasks.train(task, "gru", seed=3, config=cfg)
+    net = TaskModel(task, "gru", hidden_size=6, seed=3)
+    opt, stream = make_optimizer("momentum", 0.05), task.batches(5, seed=[3, 1])
+    for _ in range(25):
+        _, g, _ = net.loss_and_grads(next(stream))
+        clip_grads(g, clip_norm=0.5, clip_value=0.02)
+        opt.step(net.params, g)
+    ref = net.evaluate(64, [3, 3])
+    assert rec["steps"] == 25 and not rec["diverged"]
+    assert rec["metric"] == ref["loss"]                 # the same operations in the same order

@@ -35,27 +35,34 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..layers import make_layer
-from ..optim import clip_grad_norm, global_norm, make_optimizer
 from ..tasks import MODELS, TASKS, Task
 from ..tasks.add import Add, plateaus, soft_xent
 from ..tasks.base import SUCCESS_FRACTION_WRONG, one_hot
 from ..tasks.readout import mse_loss, xent_loss
 from ..threads import blas_threads
+from ..training import tally
+from ..training.config import StepConfig
+from ..training.step import Batch, train_step
 from . import make_estimator, parse_name
 
 ONLINE_TASKS = {**TASKS, "add": Add}
+_ENDLESS = 1 << 52   # the loop's batch count: the windows' generator decides where a run ends
 
 
 @dataclass
-class OnlineConfig:
-    """One online run (``rnnlab experiment ... --estimator NAME``)."""
+class OnlineConfig(StepConfig):
+    """One online run (``rnnlab experiment ... --estimator NAME``). The step's settings (optimizer, lr,
+    clip, clip_value) are ``rnnlab.training.StepConfig``'s, with online defaults."""
+
+    _what = "online training setting"
+
+    optimizer: str = "adam"
+    lr: float | None = 3e-3
+    clip: float | None = 1.0
     estimator: str = "bptt"         # any name of rnnlab.estimators
     update_every: int | None = None  # k; default 1, but 10 for bptt and checkpointed (their window)
     hidden_size: int = 32
     batch_size: int = 16            # parallel streams / sequences
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    clip: float | None = 1.0
     steps: int = 20_000             # time steps of training (per stream)
     eval_every: int = 500           # time steps between points of the learning curve
     eval_sequences: int = 1000      # sequences (or streams of 1,000 steps for add) of the final evaluation
@@ -63,6 +70,7 @@ class OnlineConfig:
     draws: int = 1                  # stochastic algorithms: average this many draws per update
 
     def __post_init__(self):
+        self._check_step()
         parse_name(self.estimator)
         for name in ("hidden_size", "batch_size", "steps", "eval_every", "eval_sequences", "draws"):
             v = getattr(self, name)
@@ -101,120 +109,170 @@ def _inputs(task, x):
     return one_hot(x, task.n_in, np.float64) if np.issubdtype(np.asarray(x).dtype, np.integer) else x.astype(np.float64)
 
 
-def _step_loss(task, o, y, t, T, n_rows):
-    """(loss sum over the batch at step t, dL/do_t (B, K)) with the task's averaging over ``n_rows``."""
+def _step_loss(task, o, y_t, n_rows):
+    """(loss summed over the batch at one step, dL/do_t (B, K)) with the task's averaging over ``n_rows``;
+    (0, None) at a step without a target (``y_t`` None: a last-step readout before the last step)."""
+    if y_t is None:
+        return 0.0, None
     B = o.shape[0]
     if task.loss == "soft-xent":
-        loss, do = soft_xent(o, y[t])
-    elif task.readout == "last":
-        if t != T - 1:
-            return 0.0, None
-        loss, do = mse_loss(o, y) if task.loss == "mse" else xent_loss(o, y)
+        loss, do = soft_xent(o, y_t)
+    elif task.loss == "mse":
+        loss, do = mse_loss(o, y_t)
     else:
-        loss, do = xent_loss(o, y[t])
+        loss, do = xent_loss(o, y_t)
     return loss * B, do * (B / n_rows)
 
 
-class _Trainer:
-    def __init__(self, task, model, cfg):
-        self.task, self.cfg = task, cfg
-        self.net = _Model(task, model, cfg)
-        self.est = make_estimator(cfg.estimator, self.net.layer, draws=cfg.draws, seed=cfg.seed + 7)
-        self.opt = make_optimizer(cfg.optimizer, cfg.lr)
-        self.k = cfg.k()
-        self._zero_readout()
+class _Online:
+    """The model and its estimator as ``rnnlab.training.train_step`` reads a model: ``params`` and
+    ``forward_backward`` over one window of time steps (the steps between two updates). The estimator
+    carries its state and influence from window to window; a window that does not continue the previous
+    one (``h0`` None: a new sequence, or a state that was not finite) starts them afresh. The gradient of
+    a window without a target (a last-step readout before the last step) is an empty dict: no update.
+    ``loss_sum``: the window's loss summed over the batch, for the learning curve."""
 
-    def _zero_readout(self):
-        self.gV, self.gb, self.signal = np.zeros_like(self.net.V), np.zeros_like(self.net.b), False
+    def __init__(self, task, net, est, n_rows):
+        self.task, self.net, self.est, self.n_rows = task, net, est, n_rows
+        self.params = net.params
+        self.loss_sum = 0.0
 
-    def step(self, x_t, y, t, T, n_rows):
-        """One time step; returns the loss summed over the batch (0 where the task has no output)."""
-        h = self.est.step(x_t)
-        o = h @ self.net.V.T + self.net.b
-        loss, do = _step_loss(self.task, o, y, t, T, n_rows)
-        if do is None:
-            self.est.learn(np.zeros_like(h))
-        else:
-            self.gV += do.T @ h
-            self.gb += do.sum(axis=0)
-            self.est.learn(do @ self.net.V)
-            self.signal = True
-        return loss
-
-    def update(self):
-        """Gradient of the steps since the last update, clipped, then the optimiser step."""
+    def forward_backward(self, x, y, h0=None, truncate=None, state_at=None):
+        L, B = x.shape[:2]
+        if h0 is None:
+            self.est.reset(B)
+        V, b = self.net.V, self.net.b
+        gV, gb = np.zeros_like(V), np.zeros_like(b)
+        total, signal, h = 0.0, False, None
+        for t in range(L):
+            h = self.est.step(x[t])
+            o = h @ V.T + b
+            y_t = (y if t == L - 1 else None) if self.task.readout == "last" else y[t]
+            loss, do = _step_loss(self.task, o, y_t, self.n_rows)
+            total += loss
+            if do is None:
+                self.est.learn(np.zeros_like(h))
+                continue
+            gV += do.T @ h
+            gb += do.sum(axis=0)
+            self.est.learn(do @ V)
+            signal = True
+        # the estimator hands out (and forgets) the steps since the last update whether or not they are used
         g = {f"rnn.{k}": v for k, v in self.est.gradient().items()}
-        if not self.signal:   # no loss since the last update (a last-step readout): no step at all
-            return True
-        g.update({"readout.weight": self.gV, "readout.bias": self.gb})
-        if not math.isfinite(global_norm(g)):
-            return False
-        if self.cfg.clip is not None:
-            clip_grad_norm(g, self.cfg.clip)
-        self.opt.step(self.net.params, g)
-        self._zero_readout()
-        return True
+        self.loss_sum = total
+        if not signal:
+            return total / (L * B), {}, h, L * B
+        g.update({"readout.weight": gV, "readout.bias": gb})
+        return total / (L * B), g, h, L * B
+
+
+def _stream_windows(task, cfg, k, pos):
+    """Windows of k steps of B continuous Add streams (the stream is never reset), ``cfg.steps`` steps in
+    all (the last window shorter when k does not divide it). ``pos``: the steps done so far."""
+    stream = task.stream(cfg.batch_size, [cfg.seed, 1], steps=k * max(1, 100 // k))
+    first = True
+    while pos["done"] < cfg.steps:
+        b = next(stream)
+        x = _inputs(task, b.x)
+        for s in range(0, x.shape[0], k):
+            n = min(k, x.shape[0] - s, cfg.steps - pos["done"])
+            if n <= 0:
+                return
+            pos["done"] += n
+            pos["ends"] = True       # every window of a stream is a point the curve may be read at
+            yield Batch(x[s:s + n], b.y[s:s + n], carry_from=n - 1, continues=not first)
+            first = False
+
+
+def _sequence_windows(task, cfg, k, pos):
+    """A fresh batch of B sequences at a time, cut into windows of k steps (the last one ends the
+    sequence), until ``cfg.steps`` time steps (sequences x their length) are done."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    while pos["done"] < cfg.steps:
+        b = task.sample(cfg.batch_size, rng)
+        x = _inputs(task, b.x)
+        T = x.shape[0]
+        for s in range(0, T, k):
+            e = min(s + k, T)
+            pos["done"] += e - s
+            pos["ends"] = e == T
+            y = (b.y if e == T else None) if task.readout == "last" else b.y[s:e]
+            yield Batch(x[s:e], y, carry_from=e - s - 1, continues=s > 0)
+
+
+class _Curve:
+    """The learning curve: the mean training loss since the last point, read at the end of the first
+    window (the stream task) or sequence (the others) that reaches each multiple of ``eval_every`` time
+    steps (on the multiples themselves when k divides ``eval_every``)."""
+
+    def __init__(self, task, cfg, obj, pos, progress):
+        self.task, self.cfg, self.obj, self.pos, self.progress = task, cfg, obj, pos, progress
+        self.points, self.sum, self.n, self.seq, self.last = [], 0.0, 0, 0.0, 0
+
+    def tick(self):
+        B, done = self.cfg.batch_size, self.pos["done"]
+        if isinstance(self.task, Add):
+            self.sum += self.obj.loss_sum / B
+            self.n += done - self.last
+        else:
+            self.seq += self.obj.loss_sum
+            if not self.pos["ends"]:
+                return
+            self.sum += self.seq / self.obj.n_rows
+            self.n += 1
+            self.seq = 0.0
+        if done // self.cfg.eval_every > self.last // self.cfg.eval_every:
+            self.points.append([done, self.sum / max(self.n, 1)])
+            if self.progress:
+                self.progress(done, self.points[-1][1])
+            self.sum, self.n = 0.0, 0
+        self.last = done
 
 
 def train_online(task: Task, model: str, cfg: OnlineConfig, progress=None) -> dict:
     """Train ``model`` on ``task`` online with ``cfg.estimator``; returns the run's record.
-    ``progress(step, loss)`` is called at every point of the learning curve."""
+    ``progress(step, loss)`` is called at every point of the learning curve.
+
+    Each window between two updates is one step of the language model's trainer
+    (``rnnlab.training.train_step``: the same guard, clipping and optimisers) driven by its inner loop
+    (``rnnlab.training.tally.work``); the first window whose loss or gradient is not finite ends the run
+    as diverged."""
     t0 = time.perf_counter()
-    tr = _Trainer(task, model, cfg)
-    B, k = cfg.batch_size, tr.k
-    curve, window, n_window, diverged, done = [], 0.0, 0, False, 0
+    net = _Model(task, model, cfg)
+    est = make_estimator(cfg.estimator, net.layer, draws=cfg.draws, seed=cfg.seed + 7)
+    opt, k = cfg.make_optimizer(), cfg.k()
+    pos = {"done": 0, "ends": False}
+    stream = isinstance(task, Add)
+    if stream:
+        n_rows, windows = cfg.batch_size, _stream_windows(task, cfg, k, pos)
+    else:
+        T = task.sample(1, np.random.default_rng(0)).x.shape[0]
+        n_rows = cfg.batch_size * (1 if task.readout == "last" else T)
+        windows = _sequence_windows(task, cfg, k, pos)
+    obj = _Online(task, net, est, n_rows)
+    curve = _Curve(task, cfg, obj, pos, progress)
+    row = tally.reset(np.zeros((1, tally.COLUMNS)), 0, _ENDLESS)[0]
+    carry = [None]
+
+    def step(batch, t):
+        r = train_step(obj, opt, batch, carry[0], **cfg.step_kwargs())
+        carry[0] = r.carry
+        return r
+
     with np.errstate(over="ignore", invalid="ignore"):
-        if isinstance(task, Add):
-            stream = task.stream(B, [cfg.seed, 1], steps=k * max(1, 100 // k))
-            tr.est.reset(B)
-            while done < cfg.steps and not diverged:
-                b = next(stream)
-                x = _inputs(task, b.x)
-                for t in range(x.shape[0]):
-                    window += tr.step(x[t], b.y, t, x.shape[0], B) / B
-                    n_window += 1
-                    done += 1
-                    if done % k == 0 and not tr.update():
-                        diverged = True
-                        break
-                    if done % cfg.eval_every == 0:
-                        curve.append([done, window / n_window])
-                        if progress:
-                            progress(done, curve[-1][1])
-                        window, n_window = 0.0, 0
-                    if done >= cfg.steps:
-                        break
-        else:
-            rng = np.random.default_rng([cfg.seed, 1])
-            while done < cfg.steps and not diverged:
-                b = task.sample(B, rng)
-                x = _inputs(task, b.x)
-                T = x.shape[0]
-                n_rows = B if task.readout == "last" else B * T
-                tr.est.reset(B)
-                seq_loss = 0.0
-                for t in range(T):
-                    seq_loss += tr.step(x[t], b.y, t, T, n_rows)
-                    if ((t + 1) % k == 0 or t == T - 1) and not tr.update():
-                        diverged = True
-                        break
-                done += T
-                window += seq_loss / (B if task.readout == "last" else n_rows) * 1.0
-                n_window += 1
-                if done // cfg.eval_every > (done - T) // cfg.eval_every:
-                    curve.append([done, window / n_window])
-                    if progress:
-                        progress(done, curve[-1][1])
-                    window, n_window = 0.0, 0
-    final = evaluate(task, tr.net, cfg) if not diverged else {"loss": None, "fraction_wrong": 1.0}
+        outcome = tally.work(step, windows, row, 1, _ENDLESS, 1, lambda: False, curve.tick)
+    diverged = outcome == tally.ROLLBACK
+    final = evaluate(task, net, cfg) if not diverged else {"loss": None, "fraction_wrong": 1.0}
     wrong = final["fraction_wrong"]
+    points = curve.points
     rec = {"task": task.name, "model": model, "length": task.length, "seed": int(cfg.seed),
            "estimator": cfg.estimator, "update_every": k, "metric_name": task.metric, "metric": final["loss"],
            "baseline": float(task.baseline()), "fraction_wrong": float(wrong),
            "success": bool(not diverged and final["loss"] is not None and wrong < SUCCESS_FRACTION_WRONG),
-           "solved_step": None, "steps": done, "seconds": round(time.perf_counter() - t0, 3), "diverged": diverged,
-           "train_loss": curve[-1][1] if curve else None, "curve": curve, "eval_sequences": cfg.eval_sequences}
-    if isinstance(task, Add):
+           "solved_step": None, "steps": pos["done"], "seconds": round(time.perf_counter() - t0, 3),
+           "diverged": diverged, "train_loss": points[-1][1] if points else None, "curve": points,
+           "eval_sequences": cfg.eval_sequences}
+    if stream:
         rec.update(plateaus=plateaus(), t1=task.t1, t2=task.t2)
     return rec
 
@@ -261,7 +319,8 @@ def run_online_experiment(args) -> int:
     lengths = args.lengths if isinstance(args.lengths, list) else [int(v) for v in str(args.lengths).split(",") if v]
     base = OnlineConfig(estimator=args.estimator or "bptt", update_every=getattr(args, "update_every", None),
                         hidden_size=args.hidden, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                        clip=args.clip, steps=args.steps, eval_every=args.eval_every,
+                        clip=args.clip, clip_value=getattr(args, "clip_value", None), steps=args.steps,
+                        eval_every=args.eval_every,
                         eval_sequences=min(args.eval_sequences, 1000))
     tasks = {n: make_online_task(args.task, n) for n in lengths}
     for m in models:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..init import SCHEMES
-from ..optim import OPTIMIZERS, make_optimizer
+from ..training import tally
+from ..training.config import StepConfig, _positive_or_none
 from ..training.step import Batch as StepBatch
 from ..training.step import train_step
 from .base import EVAL_SEQUENCES, SUCCESS_FRACTION_WRONG, Batch, Task
@@ -34,21 +35,23 @@ from .model import TaskModel
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(StepConfig):
     """How every run of a task is trained (the model, optimisation and evaluation flags of
-    ``rnnlab experiment``).
+    ``rnnlab experiment``). The step's settings (optimizer, lr, clip, clip_value) are
+    ``rnnlab.training.StepConfig``'s, the language model's too; the defaults here are the tasks' own.
 
     Raises:
         ConfigError: sizes below 1, an unknown optimiser or init, a rate, clip or budget that is not
             positive, or a negative ``omega``.
     """
 
+    _what = "training setting"
+
+    optimizer: str = "adam"             # a key of rnnlab.optim.OPTIMIZERS
+    lr: float | None = 1e-3             # learning rate (None: the optimiser's DEFAULT_LR)
+    clip: float | None = 1.0            # global-norm clipping threshold; None: no clipping
     hidden_size: int = 64               # H, every model
     batch_size: int = 50                # sequences per step
-    optimizer: str = "adam"             # a key of rnnlab.optim.OPTIMIZERS
-    lr: float = 1e-3                    # learning rate
-    clip: float | None = 1.0            # global-norm clipping threshold; None: no clipping
-    clip_value: float | None = None     # elementwise clipping to [-v, v]; None: off
     max_steps: int = 2000               # step budget
     budget_seconds: float | None = None  # wall-clock budget per run (training + checks); None: steps only
     eval_every: int = 100               # steps between quick checks
@@ -62,35 +65,19 @@ class TrainConfig:
     stop_when_solved: bool = True       # stop a run as soon as the 10,000-sequence verdict passes
 
     def __post_init__(self):
+        self._check_step()
+
         def pos_int(name):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
         for name in ("hidden_size", "batch_size", "max_steps", "eval_every", "eval_quick", "eval_sequences"):
             pos_int(name)
-        for name in ("lr", "clip", "clip_value", "budget_seconds", "spectral_radius"):
-            v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ConfigError(f"{name.replace('_', '-')} must be a positive number, got {v!r}")
+        _positive_or_none(self, ("budget_seconds", "spectral_radius"))
         if not (isinstance(self.omega, (int, float)) and math.isfinite(self.omega) and self.omega >= 0):
             raise ConfigError(f"omega must be a number >= 0, got {self.omega!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.init is not None and self.init not in SCHEMES:
             raise ConfigError(f"unknown init {self.init!r}; choose one of {', '.join(SCHEMES)}")
-
-    def to_dict(self):
-        """The fields as a JSON-able dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """The configuration ``to_dict`` wrote. Raises ConfigError for keys it does not know."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def _finite_or_none(v):
@@ -107,26 +94,23 @@ def train(task: Task, model: str, seed: int = 0, config: TrainConfig | None = No
     t0 = time.perf_counter()
     net = TaskModel(task, model, hidden_size=cfg.hidden_size, init=cfg.init, spectral_radius=cfg.spectral_radius,
                     forget_bias=cfg.forget_bias, seed=seed)
-    opt = make_optimizer(cfg.optimizer, cfg.lr)
-    stream = task.batches(cfg.batch_size, seed=[seed, 1])
-    quick = task.sample(cfg.eval_quick, np.random.default_rng([seed, 2]))
-    verdict_seed = [seed, 3]
+    watch = _Watch(task, net, cfg, seed, t0, progress)
     with np.errstate(over="ignore", invalid="ignore"):   # divergence is detected and recorded, not warned
-        step, diverged, solved_step, final, loss, loss_max, grad_norm_max, omega_last = _loop(
-            task, net, opt, cfg, stream, quick, verdict_seed, t0, progress)
-    if final is None or solved_step is None:
+        run = _run(task, net, cfg, seed, watch)
+    final = watch.final
+    if final is None or watch.solved_step is None:
         with np.errstate(all="ignore"):
-            final = net.evaluate(cfg.eval_sequences, verdict_seed)
+            final = net.evaluate(cfg.eval_sequences, watch.verdict_seed)
     wrong = final["fraction_wrong"]
-    success = (not diverged) and math.isfinite(final["loss"]) and wrong < SUCCESS_FRACTION_WRONG
+    success = (not run["diverged"]) and math.isfinite(final["loss"]) and wrong < SUCCESS_FRACTION_WRONG
     return {
         "task": task.name, "model": model, "length": task.length, "seed": int(seed),
         "metric_name": task.metric, "metric": _finite_or_none(final["loss"]),
         "baseline": float(task.baseline()), "fraction_wrong": float(wrong), "success": bool(success),
-        "solved_step": solved_step, "steps": step, "seconds": round(time.perf_counter() - t0, 3),
-        "diverged": diverged, "train_loss": _finite_or_none(loss),
-        "train_loss_max": _finite_or_none(loss_max), "grad_norm_max": _finite_or_none(grad_norm_max),
-        "omega": _finite_or_none(omega_last), "eval_sequences": cfg.eval_sequences,
+        "solved_step": watch.solved_step, "steps": run["steps"], "seconds": round(time.perf_counter() - t0, 3),
+        "diverged": run["diverged"], "train_loss": _finite_or_none(run["loss"]),
+        "train_loss_max": _finite_or_none(watch.loss_max), "grad_norm_max": _finite_or_none(watch.norm_max),
+        "omega": _finite_or_none(run["omega"]), "eval_sequences": cfg.eval_sequences,
     }
 
 
@@ -144,31 +128,52 @@ class _Objective:
         return loss, grads, None, x.shape[1]
 
 
-def _loop(task, net, opt, cfg, stream, quick, verdict_seed, t0, progress):
-    step, diverged, solved_step, final, loss = 0, False, None, None, float("nan")
-    grad_norm_max, loss_max = 0.0, 0.0
-    omega_last = None
-    objective = _Objective(net, cfg.omega, cfg.omega_hold_states)
-    while step < cfg.max_steps:
-        if cfg.budget_seconds is not None and time.perf_counter() - t0 > cfg.budget_seconds:
-            break
-        b = next(stream)
-        r = train_step(objective, opt, StepBatch(b.x, b.y), clip=cfg.clip, clip_value=cfg.clip_value)
-        loss = r.loss
-        omega_last = objective.info.get("omega", omega_last)
-        if not r.ok:
-            diverged = True
-            break
-        grad_norm_max, loss_max = max(grad_norm_max, r.grad_norm), max(loss_max, loss)
-        step += 1
-        if progress is not None:
-            progress(step, loss)
+class _Watch:
+    """The task's policy around the loop: the budget (``stopped``), and after every step (``tick``) the
+    largest loss and gradient norm so far, the progress callback and, every ``eval_every`` steps, the quick
+    check on held-out sequences and then the 10,000-sequence verdict that ends a solved run."""
+
+    def __init__(self, task, net, cfg, seed, t0, progress):
+        self.task, self.net, self.cfg, self.t0, self.progress = task, net, cfg, t0, progress
+        self.quick = task.sample(cfg.eval_quick, np.random.default_rng([seed, 2]))
+        self.verdict_seed = [seed, 3]
+        self.row = None                     # the loop's stats row (rnnlab.training.tally)
+        self.loss_max, self.norm_max = 0.0, 0.0
+        self.solved_step, self.final = None, None
+
+    def stopped(self) -> bool:
+        budget = self.cfg.budget_seconds
+        return self.solved_step is not None or (budget is not None and time.perf_counter() - self.t0 > budget)
+
+    def tick(self) -> None:
+        row, cfg = self.row, self.cfg
+        step, loss = int(row[tally.OK]), float(row[tally.LAST_LOSS])
+        self.loss_max, self.norm_max = max(self.loss_max, loss), max(self.norm_max, float(row[tally.LAST_NORM]))
+        if self.progress is not None:
+            self.progress(step, loss)
         if cfg.stop_when_solved and step % cfg.eval_every == 0:
-            o = net.predict(quick.x)
-            if task.wrong(o, quick).mean() < SUCCESS_FRACTION_WRONG:
-                final = net.evaluate(cfg.eval_sequences, verdict_seed)
+            o = self.net.predict(self.quick.x)
+            if self.task.wrong(o, self.quick).mean() < SUCCESS_FRACTION_WRONG:
+                final = self.net.evaluate(cfg.eval_sequences, self.verdict_seed)
                 if final["fraction_wrong"] < SUCCESS_FRACTION_WRONG:
-                    solved_step = step
-                    break
-                final = None
-    return step, diverged, solved_step, final, loss, loss_max, grad_norm_max, omega_last
+                    self.solved_step, self.final = step, final
+
+
+def _run(task, net, cfg, seed, watch) -> dict:
+    """Online training: every step a fresh batch, through the language model's step (``train_step``) and
+    inner loop (``tally.work``); the first non-finite step ends the run as diverged."""
+    objective = _Objective(net, cfg.omega, cfg.omega_hold_states)
+    opt = cfg.make_optimizer()
+    stream = task.batches(cfg.batch_size, seed=[seed, 1])
+    batches = (StepBatch(b.x, b.y) for _, b in zip(range(cfg.max_steps), stream))
+    row = watch.row = tally.reset(np.zeros((1, tally.COLUMNS)), 0, cfg.max_steps)[0]
+    omega = []
+
+    def step(batch, t):
+        r = train_step(objective, opt, batch, **cfg.step_kwargs())
+        omega.append(objective.info.get("omega"))
+        return r
+
+    outcome = tally.work(step, batches, row, 1, cfg.max_steps, 1, watch.stopped, watch.tick)
+    return {"steps": int(row[tally.OK]), "diverged": outcome == tally.ROLLBACK, "omega": omega[-1] if omega else None,
+            "loss": float(row[tally.LAST_LOSS]) if row[tally.DONE] else float("nan")}

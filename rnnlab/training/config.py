@@ -1,4 +1,10 @@
-"""How to train: the optimisation settings of ``rnnlab train``, saved in every checkpoint."""
+"""How to train: the settings of one step (``StepConfig``, shared by every trainer of rnnlab) and of the
+language model's run (``TrainConfig``, the flags of ``rnnlab train``, saved in every checkpoint).
+
+The long-range tasks (``rnnlab.tasks.TrainConfig``) and online training with a gradient estimator
+(``rnnlab.estimators.online.OnlineConfig``) extend ``StepConfig`` too: the optimiser, its learning rate and
+the clipping thresholds have one name, one validation and one meaning in every mode.
+"""
 from __future__ import annotations
 
 import math
@@ -6,12 +12,64 @@ from dataclasses import dataclass
 
 from ..config import ConfigMixin
 from ..errors import ConfigError
-from ..optim import DEFAULT_LR
+from ..optim import DEFAULT_LR, make_optimizer
+
+
+def _positive_or_none(cfg, names) -> None:
+    for name in names:
+        v = getattr(cfg, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                              or v <= 0):
+            raise ConfigError(f"{name.replace('_', '-')} must be a positive number, got {v!r}")
 
 
 @dataclass
-class TrainConfig(ConfigMixin):
+class StepConfig(ConfigMixin):
+    """What ``rnnlab.training.train_step`` needs besides the model and the batch: the optimiser and the
+    clipping (by value, then by global norm). Every trainer's configuration extends it, each with its own
+    defaults.
+
+    Raises:
+        ConfigError: an unknown optimiser, or a learning rate or clipping threshold that is not positive.
+    """
+
+    _what = "step configuration"
+
+    optimizer: str = "adagrad"      # a key of rnnlab.optim.OPTIMIZERS
+    lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
+    clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
+    clip_value: float | None = None  # clamp every gradient entry to +-clip_value; None: off
+
+    def __post_init__(self):
+        self._check_step()
+
+    def _check_step(self) -> None:
+        if self.optimizer not in DEFAULT_LR:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(DEFAULT_LR)}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not (math.isfinite(self.lr) and self.lr > 0)):
+            raise ConfigError(f"lr (the learning rate) must be a positive number, got {self.lr!r}")
+        _positive_or_none(self, ("clip", "clip_value"))
+
+    @property
+    def learning_rate(self):
+        """``lr``, or the optimiser's default (``DEFAULT_LR``) when it is None."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def make_optimizer(self):
+        """A fresh optimiser of this configuration (``rnnlab.optim``)."""
+        return make_optimizer(self.optimizer, self.learning_rate)
+
+    def step_kwargs(self) -> dict:
+        """The clipping arguments of ``train_step``."""
+        return {"clip": self.clip, "clip_value": self.clip_value}
+
+
+@dataclass
+class TrainConfig(StepConfig):
     """How to train (the optimisation flags of ``rnnlab train``); saved in every checkpoint.
+
+    The step's settings (optimizer, lr, clip, clip_value) are ``StepConfig``'s, with its defaults.
 
     Raises:
         ConfigError: an unknown optimiser, a learning rate, clip or time budget that is not positive, a
@@ -20,10 +78,6 @@ class TrainConfig(ConfigMixin):
 
     _what = "training configuration"
 
-    optimizer: str = "adagrad"      # sgd | momentum | adagrad | rmsprop | adam | sparseadam
-    lr: float | None = None         # None: a default per optimiser (DEFAULT_LR)
-    clip: float | None = 5.0        # clip the global gradient norm to this (Pascanu et al. 2013); None: off
-    clip_value: float | None = None  # clamp every gradient entry to +-clip_value; None: off
     truncate: int | None = None     # per-output truncation k (the tutorial's bptt_truncate); None: full BPTT
     batch_size: int = 32            # sentences (or parallel streams) per step
     epochs: int = 10
@@ -39,14 +93,8 @@ class TrainConfig(ConfigMixin):
     max_bad_steps: int = 3          # non-finite steps in a row before rolling back
 
     def __post_init__(self):
-        if self.optimizer not in DEFAULT_LR:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(DEFAULT_LR)}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
-        for name in ("clip", "clip_value", "time_budget", "checkpoint_every"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise ConfigError(f"{name.replace('_', '-')} must be a positive number, got {v}")
+        self._check_step()
+        _positive_or_none(self, ("time_budget", "checkpoint_every"))
         if self.truncate is not None and self.truncate < 0:
             raise ConfigError(f"truncate must be >= 0, got {self.truncate}")
         for name in ("batch_size", "bptt_chunk", "max_bad_steps"):
@@ -60,8 +108,3 @@ class TrainConfig(ConfigMixin):
             raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
         if self.bptt_window is not None and self.bptt_window < self.bptt_chunk:
             raise ConfigError("bptt-window (k2) must be at least bptt-chunk (k1)")
-
-    @property
-    def learning_rate(self):
-        """``lr``, or the optimiser's default (``DEFAULT_LR``) when it is None."""
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]

@@ -29,7 +29,6 @@ from .. import checkpoint
 from ..diagnostics.diagnose import summary_line
 from ..diagnostics.snapshots import Snapshots
 from ..errors import ConfigError
-from ..optim import make_optimizer
 from . import tally
 from .config import TrainConfig
 from .journal import Journal, Progress, epoch_line
@@ -100,7 +99,7 @@ class Trainer:
         self.out = Path(out_dir)
         self.meta = meta  # model config, vocab, data options: saved in every checkpoint
         self.log, self.progress = log, progress
-        self.opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
+        self.opt = cfg.make_optimizer()
         if workers > 1:  # asynchrony adds momentum: take it off the optimiser's own (rnnlab.hogwild)
             from ..hogwild import async_momentum
             async_momentum(self.opt, workers)
@@ -120,7 +119,7 @@ class Trainer:
     def step(self, batch, t=None) -> StepResult:
         """One update (``train_step``) on ``batch``; ``t``: the optimiser's step count before it (Hogwild)."""
         cfg = self.cfg
-        kw = {"truncate": cfg.truncate, "clip": cfg.clip, "clip_value": cfg.clip_value}
+        kw = {"truncate": cfg.truncate, **cfg.step_kwargs()}
         if self.lm.config.dropout > 0:   # the step's masks: a function of (seed, optimiser step), so resume is exact
             kw["dropout_key"] = (cfg.seed, self.opt.t if t is None else t)
         if self._pool is None:

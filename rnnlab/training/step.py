@@ -2,6 +2,7 @@
 
     loss, grads, hn = model.forward_backward(x, y, h0=carry)
     if loss or ||grads|| is not finite: skip the update (the caller counts it)
+    if grads is empty (nothing in the batch to learn from): no update either, and the step is ok
     grads <- clip(grads)                     (by value, then by global norm: ``clip_grads`` of the optimisers' module)
     params <- optimiser step(params, grads)  (in place)
 
@@ -96,6 +97,8 @@ def train_step(model, opt, batch: Batch, carry=None, *, truncate=None, clip=None
         norm = global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             return StepResult(loss, norm, n, False, new_carry)
+        if not grads:   # e.g. an online window before a last-step target: the optimiser does not count it
+            return StepResult(loss, norm, n, True, new_carry)
         clip_grads(grads, clip_norm=clip, clip_value=clip_value, norm=norm)
         if apply is None:
             opt.step(model.params, grads)
