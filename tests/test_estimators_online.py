@@ -235,3 +235,23 @@ def test_online_config_shares_the_step_settings_of_every_trainer():
                            ({"clip": 0.0}, "clip"), ({"clip_value": float("nan")}, "clip-value")):
             with pytest.raises(ConfigError, match=match):
                 cls(**bad)
+
+
+def test_a_time_budget_matches_compute_across_estimators(monkeypatch):
+    """--budget-seconds: every run stops once its wall-clock budget is spent (checked between windows), so
+    every estimator gets the same time. A fake clock that ticks one second per reading makes it exact."""
+    import itertools
+
+    import rnnlab.estimators.online as online
+    from rnnlab.errors import ConfigError
+
+    cfg = dict(hidden_size=4, batch_size=2, steps=10**7, eval_every=5, eval_sequences=10, budget_seconds=30.0)
+    seen = {}
+    for est, k in (("bptt", 10), ("rtrl", 1)):
+        clock = itertools.count()
+        monkeypatch.setattr(online, "_clock", lambda clock=clock: float(next(clock)))
+        seen[est] = train_online(Add(3, t1=1), "rnn-tanh", OnlineConfig(estimator=est, update_every=k, **cfg))
+    # t0 is reading 0; the check before window j is reading j: windows 1..29 run, of k steps each
+    assert seen["bptt"]["steps"] == 290 and seen["rtrl"]["steps"] == 29
+    with pytest.raises(ConfigError, match="budget-seconds"):
+        OnlineConfig(budget_seconds=-1.0)

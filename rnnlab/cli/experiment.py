@@ -44,7 +44,8 @@ def register(sub):
     g.add_argument("--out", required=True, metavar="DIR", help="output directory (resumes if it holds results)")
     g.add_argument("--jobs", type=int, default=2, help="runs in parallel, one process each (default 2)")
     g.add_argument("--budget-seconds", type=float, default=None, metavar="S",
-                   help="wall-clock limit per run (default: none; --steps bounds every run)")
+                   help="wall-clock limit per run (default: none; --steps bounds every run); with --estimator, "
+                        "the same compute for every gradient algorithm")
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
     g = p.add_argument_group("model")
     g.add_argument("--hidden", type=int, default=d.hidden_size, help=f"hidden size (default {d.hidden_size})")

@@ -19,7 +19,9 @@ like the forward-mode algorithms). Learning signals are the loss's own gradient 
 Tasks: the stream task ``add`` (``rnnlab.tasks.add``) runs B continuous streams; the sequence tasks
 (adding, copy, temporal-order) draw a fresh batch of B sequences, reset state and influence, and update
 every k steps and at the end of each sequence. ``steps`` counts time steps of the stream (add) or
-sequences x their length (the others): the same number of step updates for every algorithm.
+sequences x their length (the others): the same number of step updates for every algorithm (matched
+data). ``budget_seconds`` stops every run after the same wall-clock time instead (matched compute: a
+cheaper algorithm sees more data).
 
 The record has the fields of ``rnnlab experiment``'s records plus ``estimator``, ``update_every``,
 ``curve`` ([[step, mean training loss over the last ``eval_every`` steps], ...]) and, for ``add``,
@@ -41,7 +43,7 @@ from ..tasks.base import SUCCESS_FRACTION_WRONG, one_hot
 from ..tasks.readout import mse_loss, xent_loss
 from ..threads import blas_threads
 from ..training import tally
-from ..training.config import StepConfig
+from ..training.config import StepConfig, _positive_or_none
 from ..training.step import Batch, train_step
 from . import make_estimator, parse_name
 
@@ -68,9 +70,11 @@ class OnlineConfig(StepConfig):
     eval_sequences: int = 1000      # sequences (or streams of 1,000 steps for add) of the final evaluation
     seed: int = 0
     draws: int = 1                  # stochastic algorithms: average this many draws per update
+    budget_seconds: float | None = None  # wall-clock limit of training: equal for every estimator, matched compute
 
     def __post_init__(self):
         self._check_step()
+        _positive_or_none(self, ("budget_seconds",))
         parse_name(self.estimator)
         for name in ("hidden_size", "batch_size", "steps", "eval_every", "eval_sequences", "draws"):
             v = getattr(self, name)
@@ -168,7 +172,8 @@ class _Online:
 
 def _stream_windows(task, cfg, k, pos):
     """Windows of k steps of B continuous Add streams (the stream is never reset), ``cfg.steps`` steps in
-    all (the last window shorter when k does not divide it). ``pos``: the steps done so far."""
+    all (the last window shorter when k does not divide it). ``pos["done"]``: the steps trained so far
+    (counted by the loop's step)."""
     stream = task.stream(cfg.batch_size, [cfg.seed, 1], steps=k * max(1, 100 // k))
     first = True
     while pos["done"] < cfg.steps:
@@ -178,7 +183,6 @@ def _stream_windows(task, cfg, k, pos):
             n = min(k, x.shape[0] - s, cfg.steps - pos["done"])
             if n <= 0:
                 return
-            pos["done"] += n
             pos["ends"] = True       # every window of a stream is a point the curve may be read at
             yield Batch(x[s:s + n], b.y[s:s + n], carry_from=n - 1, continues=not first)
             first = False
@@ -194,7 +198,6 @@ def _sequence_windows(task, cfg, k, pos):
         T = x.shape[0]
         for s in range(0, T, k):
             e = min(s + k, T)
-            pos["done"] += e - s
             pos["ends"] = e == T
             y = (b.y if e == T else None) if task.readout == "last" else b.y[s:e]
             yield Batch(x[s:e], y, carry_from=e - s - 1, continues=s > 0)
@@ -229,6 +232,13 @@ class _Curve:
         self.last = done
 
 
+_clock = time.perf_counter   # the budget's clock (a test replaces it)
+
+
+def _spent(cfg, t0) -> bool:
+    return cfg.budget_seconds is not None and _clock() - t0 >= cfg.budget_seconds
+
+
 def train_online(task: Task, model: str, cfg: OnlineConfig, progress=None) -> dict:
     """Train ``model`` on ``task`` online with ``cfg.estimator``; returns the run's record.
     ``progress(step, loss)`` is called at every point of the learning curve.
@@ -236,8 +246,9 @@ def train_online(task: Task, model: str, cfg: OnlineConfig, progress=None) -> di
     Each window between two updates is one step of the language model's trainer
     (``rnnlab.training.train_step``: the same guard, clipping and optimisers) driven by its inner loop
     (``rnnlab.training.tally.work``); the first window whose loss or gradient is not finite ends the run
-    as diverged."""
-    t0 = time.perf_counter()
+    as diverged. With ``budget_seconds`` the run also ends when that much wall-clock time is spent (checked
+    between windows): every estimator then gets the same compute, and ``steps`` says how far it got."""
+    t0 = _clock()
     net = _Model(task, model, cfg)
     est = make_estimator(cfg.estimator, net.layer, draws=cfg.draws, seed=cfg.seed + 7)
     opt, k = cfg.make_optimizer(), cfg.k()
@@ -254,13 +265,14 @@ def train_online(task: Task, model: str, cfg: OnlineConfig, progress=None) -> di
     row = tally.reset(np.zeros((1, tally.COLUMNS)), 0, _ENDLESS)[0]
     carry = [None]
 
-    def step(batch, t):
+    def step(batch, t):   # the windows' generator reads pos["done"] when the loop asks it for the next one
         r = train_step(obj, opt, batch, carry[0], **cfg.step_kwargs())
         carry[0] = r.carry
+        pos["done"] += batch.x.shape[0]
         return r
 
     with np.errstate(over="ignore", invalid="ignore"):
-        outcome = tally.work(step, windows, row, 1, _ENDLESS, 1, lambda: False, curve.tick)
+        outcome = tally.work(step, windows, row, 1, _ENDLESS, 1, lambda: _spent(cfg, t0), curve.tick)
     diverged = outcome == tally.ROLLBACK
     final = evaluate(task, net, cfg) if not diverged else {"loss": None, "fraction_wrong": 1.0}
     wrong = final["fraction_wrong"]
@@ -269,7 +281,7 @@ def train_online(task: Task, model: str, cfg: OnlineConfig, progress=None) -> di
            "estimator": cfg.estimator, "update_every": k, "metric_name": task.metric, "metric": final["loss"],
            "baseline": float(task.baseline()), "fraction_wrong": float(wrong),
            "success": bool(not diverged and final["loss"] is not None and wrong < SUCCESS_FRACTION_WRONG),
-           "solved_step": None, "steps": pos["done"], "seconds": round(time.perf_counter() - t0, 3),
+           "solved_step": None, "steps": pos["done"], "seconds": round(_clock() - t0, 3),
            "diverged": diverged, "train_loss": points[-1][1] if points else None, "curve": points,
            "eval_sequences": cfg.eval_sequences}
     if stream:
@@ -320,7 +332,7 @@ def run_online_experiment(args) -> int:
     base = OnlineConfig(estimator=args.estimator or "bptt", update_every=getattr(args, "update_every", None),
                         hidden_size=args.hidden, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                         clip=args.clip, clip_value=getattr(args, "clip_value", None), steps=args.steps,
-                        eval_every=args.eval_every,
+                        eval_every=args.eval_every, budget_seconds=getattr(args, "budget_seconds", None),
                         eval_sequences=min(args.eval_sequences, 1000))
     tasks = {n: make_online_task(args.task, n) for n in lengths}
     for m in models:
