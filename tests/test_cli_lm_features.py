@@ -14,6 +14,8 @@ FEATURES = {
                "--optimizer", "sparseadam"],
     "direct-softmax": ["--direct", "0.001", "--cell", "gru", "--embedding", "6"],
     "dropout": ["--dropout", "0.3", "--embedding", "6", "--layers", "2", "--cell", "lstm"],
+    "dropout-recurrent": ["--dropout-recurrent", "0.3", "--embedding", "6", "--layers", "2", "--cell", "gru",
+                          "--truncate", "3"],
     "tie": ["--tie", "--embedding", "12", "--output", "class", "--classes", "3", "--optimizer", "sparseadam"],
 }
 
@@ -80,6 +82,8 @@ def test_feature_trains_resumes_bitwise_and_is_used_like_any_model(tmp_path, cap
     (["--direct", "0.00001"], "too small"),
     (["--tie"], "--tie"),
     (["--dropout", "1.5"], "--dropout"),
+    (["--dropout-recurrent", "1"], "--dropout-recurrent"),
+    (["--dropout-recurrent", "-0.5"], "--dropout-recurrent"),
     (["--tie", "--embedding", "5", "--hidden", "6"], "--tie"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, capsys, argv, needle):

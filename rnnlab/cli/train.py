@@ -70,6 +70,9 @@ def register(sub):
                    help="dropout probability in training (variational, one mask per sequence: on the embeddings, "
                         "between layers and before the output; Zaremba et al. 2014, Gal & Ghahramani 2016); "
                         "default 0")
+    m.add_argument("--dropout-recurrent", type=finite_float, default=0.0, metavar="P",
+                   help="dropout probability of the recurrent state in training: one mask per sequence on "
+                        "h_{t-1} where it enters W_hh, in every layer (Gal & Ghahramani 2016); default 0")
     m.add_argument("--tie", action="store_true",
                    help="weight tying: the output layer's word vectors are the input embedding (needs --embedding "
                         "equal to --hidden)")
@@ -128,7 +131,7 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "num_classes"),
              "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay"),
              "direct": ("model", "direct_size"), "tie": ("model", "tie"), "dropout": ("model", "dropout"),
-             "direct_order": ("model", "direct_order")}
+             "direct_order": ("model", "direct_order"), "dropout_recurrent": ("model", "dropout_recurrent")}
 
 
 def _configs(args):
@@ -159,7 +162,7 @@ def _configs(args):
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
              "dtype": args.dtype, "seed": args.seed, "init": args.init,
              "forget_bias": args.forget_bias if args.cell == "lstm" else None,
-             "tie": args.tie, "dropout": args.dropout,
+             "tie": args.tie, "dropout": args.dropout, "dropout_recurrent": args.dropout_recurrent,
              "direct_size": None if args.direct is None else int(round(args.direct * 1e6)),
              "direct_order": None if args.direct is None else (args.direct_order or 4)}
     if args.output == "class":  # the class layer's only (train_language_model turns it into word classes)

@@ -121,7 +121,8 @@ class Trainer:
         """One update (``train_step``) on ``batch``; ``t``: the optimiser's step count before it (Hogwild)."""
         cfg = self.cfg
         kw = {"truncate": cfg.truncate, "clip": cfg.clip, "clip_value": cfg.clip_value}
-        if self.lm.config.dropout > 0:   # the step's masks: a function of (seed, optimiser step), so resume is exact
+        mc = self.lm.config
+        if mc.dropout > 0 or mc.dropout_recurrent > 0:  # masks: a function of (seed, step): resume is exact
             kw["dropout_key"] = (cfg.seed, self.opt.t if t is None else t)
         if self._pool is None:
             if self.snapshots is not None:   # before the update: the model after state["step"] updates
