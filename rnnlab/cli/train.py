@@ -82,6 +82,12 @@ def register(sub):
     m.add_argument("--direct-order", type=int_at_least(1), default=None, metavar="N",
                    help="order of the direct connections' n-grams: the last 0..N-1 words (default 4 with --direct)")
     o = p.add_argument_group("optimisation")
+    o.add_argument("--direct-lr", type=positive_float, default=None, metavar="R",
+                   help="learning rate of the direct connections' table (faster-rnnlm's --maxent-alpha); default: "
+                        "--lr. The schedule scales both alike")
+    o.add_argument("--direct-l2", type=nonnegative_float, default=0.0, metavar="D",
+                   help="L2 decay of the table entries each update touches, w <- w (1 - D) - step (faster-rnnlm's "
+                        "--maxent-beta, 1e-6 there); default 0")
     o.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adagrad", help="(default adagrad)")
     o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: "
                    + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
@@ -131,7 +137,8 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "num_classes"),
              "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay"),
              "direct": ("model", "direct_size"), "tie": ("model", "tie"), "dropout": ("model", "dropout"),
-             "direct_order": ("model", "direct_order"), "dropout_recurrent": ("model", "dropout_recurrent")}
+             "direct_order": ("model", "direct_order"), "direct_lr": ("train", "direct_lr"),
+             "direct_l2": ("train", "direct_l2"), "dropout_recurrent": ("model", "dropout_recurrent")}
 
 
 def _configs(args):
@@ -152,6 +159,10 @@ def _configs(args):
                           "chunk to the next and runs in one process: drop one of them")
     if args.bptt_window is not None and not args.stream:
         raise ConfigError("--bptt-window applies to --stream training; add --stream")
+    for flag, v, default in (("--direct-lr", args.direct_lr, None), ("--direct-l2", args.direct_l2, 0.0)):
+        if v != default and args.direct is None:
+            raise ConfigError(f"{flag} applies to direct connections; add --direct M (table size in millions of "
+                              f"entries)")
     if args.direct_order is not None and args.direct is None:
         raise ConfigError("--direct-order sets the order of direct connections; add --direct M (table size in "
                           "millions of entries)")
@@ -173,7 +184,7 @@ def _configs(args):
                        time_budget=args.time_budget, seed=args.seed, stream=args.stream, bptt_chunk=args.bptt_chunk,
                        bptt_window=args.bptt_window, halve_lr=not args.no_halve_lr,
                        lr_decay_after=args.lr_decay_after, lr_decay=args.lr_decay,
-                       checkpoint_every=args.checkpoint_every)
+                       checkpoint_every=args.checkpoint_every, direct_lr=args.direct_lr, direct_l2=args.direct_l2)
     return dcfg, model, tcfg
 
 

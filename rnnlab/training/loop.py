@@ -101,6 +101,8 @@ class Trainer:
         self.meta = meta  # model config, vocab, data options: saved in every checkpoint
         self.log, self.progress = log, progress
         self.opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
+        if "direct.weight" in lm.params and (cfg.direct_lr is not None or cfg.direct_l2):   # rnnlab.direct
+            self.opt.set_param_options("direct.weight", cfg.direct_lr, cfg.direct_l2)
         if workers > 1:  # asynchrony adds momentum: take it off the optimiser's own (rnnlab.hogwild)
             from ..hogwild import async_momentum
             async_momentum(self.opt, workers)
