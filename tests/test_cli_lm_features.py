@@ -162,3 +162,15 @@ def test_direct_lr_and_l2_reach_the_table(tmp_path, capsys):
     size = {k: np.abs(v).max() for k, v in tables.items()}
     assert 0 < size["slow"] < 0.01 * size["plain"]        # SGD: the steps scale with the rate, 1000x smaller
     assert 0 < size["decayed"] < 0.8 * size["plain"]
+
+
+def test_a_flag_given_at_its_default_value_still_overrides_the_preset(tmp_path, capsys):
+    """--cell rnn, --workers 1, --batch-size 32 are the defaults; given with --preset they win all the same."""
+    train = corpus(tmp_path / "t.txt")
+    status, stdout, _ = run(capsys, "train", "--train", train, "--format", "lines", "--out", tmp_path / "p",
+                            "--quiet", "--no-report", "--preset", "best", "--hidden", "8", "--epochs", "1",
+                            "--direct", "0.001", "--cell", "rnn", "--workers", "1", "--batch-size", "32")
+    assert status == 0 and "Hogwild" not in stdout
+    _, meta = checkpoint.load(tmp_path / "p" / "last.npz")
+    assert (meta["model"]["cell"], meta["train"]["batch_size"]) == ("rnn", 32)
+    assert (meta["model"]["output"], meta["train"]["optimizer"]) == ("class", "sparseadam")   # from the preset
