@@ -31,9 +31,11 @@ test: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2
 
-## bench: the performance table (rnnlab vs PyTorch vs the tutorial's algorithm)
+## bench: the performance table (rnnlab vs PyTorch vs the tutorial's algorithm), then the race against
+##   faster-rnnlm when RACE_FRNN and RACE_CORPUS are set (benchmarks/race.py)
 bench: $(STAMP_TEST)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.race
 
 docs: $(STAMP_TEST)
 	$(BIN)/python tools/build_docs.py --out build/api

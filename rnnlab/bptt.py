@@ -18,6 +18,10 @@ gradient at the state of step s coming from output s+j. Each lag is one batched 
 (T B, G H) x (G H, H) product, so truncation costs k+1 large products instead of T small ones.
 When k >= T-1 every window reaches step 0 and truncation equals full BPTT, which is then used.
 
+Recurrent dropout (``rnnlab.dropout``): when the forward read m * h_{t-1} through W_hh, the cache holds
+the (B, H) mask as ``mask_hh`` and every product through W_hh is multiplied by it,
+dL/dh_{t-1} = (dgh_t @ W_hh) * m + local (the GRU's bypass ``dh * z`` is not masked: it never met W_hh).
+
 Weight gradients are not touched here: the caller assembles them from ``dgi``/``dgh`` with a few large
 products after the sweep.
 """
@@ -61,11 +65,12 @@ def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None):
     lstm = cell.has_cell_state
     cell.prepare_backward(cache)
     dhn, dcn = (dstate_n if lstm and dstate_n is not None else (dstate_n, None))
+    m = cache.get("mask_hh")                                     # recurrent dropout: (B, H) or None
     if truncate is None or truncate >= T - 1:
         full = _full_into if hasattr(cell, "backward_step_into") else _full
-        dgi, dgh, dh0, dc0 = full(cell, cache, W_hh, dout, dhn, dcn)
+        dgi, dgh, dh0, dc0 = full(cell, cache, W_hh, dout, dhn, dcn, m)
     else:
-        dgi, dgh, dh0, dc0 = _truncated(cell, cache, W_hh, dout, dhn, dcn, int(truncate))
+        dgi, dgh, dh0, dc0 = _truncated(cell, cache, W_hh, dout, dhn, dcn, int(truncate), m)
     return dgi, dgh, ((dh0, dc0) if lstm else dh0)
 
 
@@ -86,7 +91,7 @@ def _sweep_start(cell, W_hh, dout, dhn, dcn):
     return dgi, dgh, dh, dc
 
 
-def _full(cell, cache, W_hh, dout, dhn, dcn):
+def _full(cell, cache, W_hh, dout, dhn, dcn, m=None):
     T = dout.shape[0]
     dgi, dgh, dh, dc = _sweep_start(cell, W_hh, dout, dhn, dcn)
     for t in range(T - 1, -1, -1):
@@ -95,6 +100,8 @@ def _full(cell, cache, W_hh, dout, dhn, dcn):
         if dgh is not dgi:
             dgh[t] = gh_t
         dh = gh_t @ W_hh
+        if m is not None:
+            dh *= m                                              # W_hh read m * h_{t-1}
         if dh_local is not None:
             dh += dh_local
         if t > 0:
@@ -102,7 +109,7 @@ def _full(cell, cache, W_hh, dout, dhn, dcn):
     return dgi, dgh, dh, dc
 
 
-def _full_into(cell, cache, W_hh, dout, dhn, dcn):
+def _full_into(cell, cache, W_hh, dout, dhn, dcn, m=None):
     """``_full`` with the cell's ``backward_step_into``: every step writes into the output arrays and
     reuses two (B, H) buffers, so the sweep allocates and copies nothing per step (the same operations in
     the same order: equal to ``_full`` bit for bit)."""
@@ -111,6 +118,8 @@ def _full_into(cell, cache, W_hh, dout, dhn, dcn):
     for t in range(T - 1, -1, -1):
         dh_local = cell.backward_step_into(cache, t, dh, dc, dgi[t], dgh[t])
         np.matmul(dgh[t], W_hh, out=dh)                          # dL/dh_{t-1} through W_hh
+        if m is not None:
+            dh *= m                                              # W_hh read m * h_{t-1}
         if dh_local is not None:
             dh += dh_local
         if t > 0:
@@ -118,7 +127,7 @@ def _full_into(cell, cache, W_hh, dout, dhn, dcn):
     return dgi, dgh, dh, dc
 
 
-def _truncated(cell, cache, W_hh, dout, dhn, dcn, k):
+def _truncated(cell, cache, W_hh, dout, dhn, dcn, k, m=None):
     T, B, H = dout.shape
     dt = dout.dtype
     G = W_hh.shape[0]
@@ -142,7 +151,7 @@ def _truncated(cell, cache, W_hh, dout, dhn, dcn, k):
         if dgh is not dgi:
             dgh[:n] += gh_j
         # Step 0's entering state is h0: it receives gradient at every lag.
-        dh0 += gh_j[0] @ W_hh
+        dh0 += gh_j[0] @ W_hh if m is None else (gh_j[0] @ W_hh) * m
         if dh_local is not None:
             dh0 += dh_local[0]
         if dc_prev is not None:
@@ -151,6 +160,8 @@ def _truncated(cell, cache, W_hh, dout, dhn, dcn, k):
             break
         # Entering states of steps 1..n-1 are the outputs of steps 0..n-2: next lag's D.
         Dh = mm(gh_j[1:], W_hh)
+        if m is not None:
+            Dh *= m                                              # the same mask at every step
         if dh_local is not None:
             Dh += dh_local[1:]
         Dc = dc_prev[1:] if dc_prev is not None else None

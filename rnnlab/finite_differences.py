@@ -83,12 +83,16 @@ def gradcheck(loss_fn, params: dict, grads: dict, eps: float = 1e-3, max_entries
 
 def layer_gradcheck(kind: str, nonlinearity: str = "tanh", num_layers: int = 1, truncate=None,
                     T: int = 5, B: int = 2, input_size: int = 3, hidden_size: int = 4, seed: int = 0,
-                    **kw) -> GradcheckResult:
+                    dropout_recurrent: float = 0.0, **kw) -> GradcheckResult:
     """Gradcheck a layer on a random problem with loss L = sum(dout * out) + sum(dhn * hn).
 
     With ``truncate=k`` the truncated gradient is, by definition, not the gradient of L; it is checked
     against finite differences of the equivalent windowed loss sum_t dout_t . out_t(window t-k..t), whose
-    exact gradient it is."""
+    exact gradient it is.
+
+    ``dropout_recurrent`` > 0 draws one fixed recurrent dropout mask per layer (``rnnlab.dropout``), used by
+    the analytic gradient and by every perturbed loss alike."""
+    from .dropout import draw_masks
     from .layers import make_layer
 
     rng = np.random.default_rng(seed)
@@ -99,31 +103,35 @@ def layer_gradcheck(kind: str, nonlinearity: str = "tanh", num_layers: int = 1, 
     lstm = kind == "lstm"
     st = lambda: rng.standard_normal((num_layers, B, hidden_size))
     h0, dhn = ((st(), st()), (st(), st())) if lstm else (st(), st())
-    _, _, cache = layer.forward(x, h0)
+    m_hh = None
+    if dropout_recurrent > 0:
+        m_hh = draw_masks(0.0, seed, B, None, hidden_size, num_layers, np.float64, dropout_recurrent).recurrent
+    _, _, cache = layer.forward(x, h0, masks_hh=m_hh)
     _, _, grads = layer.backward(cache, dout, dhn, truncate=truncate)
-    layer._frozen_states = _true_states(layer, x, h0)
+    layer._frozen_states = _true_states(layer, x, h0, m_hh)
 
     def windowed_loss(p):
         saved = layer.params
         layer.params = p
         try:
-            return _windowed_loss(layer, x, h0, dout, dhn, truncate)
+            return _windowed_loss(layer, x, h0, dout, dhn, truncate, m_hh)
         finally:
             layer.params = saved
 
     return gradcheck(windowed_loss, layer.params, grads, **kw)
 
 
-def _windowed_loss(layer, x, h0, dout, dhn, k):
+def _windowed_loss(layer, x, h0, dout, dhn, k, m_hh=None):
     """sum_t dout_t . out_t + dhn . hn. For ``k`` not None every layer's output t is recomputed over the
     window t-k..t from the state entering step t-k *frozen at the unperturbed parameters* (or from h0
     when the window reaches step 0), its inputs being the lower layer's windowed outputs: exactly the
-    function whose gradient truncated BPTT computes, layer by layer."""
+    function whose gradient truncated BPTT computes, layer by layer. ``m_hh``: per layer a recurrent
+    dropout mask, or None."""
     lstm = layer.cell.has_cell_state
     T = x.shape[0]
     L = layer.num_layers
     if k is None:
-        out, hn, _ = layer.forward(x, h0)
+        out, hn, _ = layer.forward(x, h0, masks_hh=m_hh)
     else:
         frozen = layer._frozen_states  # per layer: list of states at the unperturbed parameters
         memo = {}
@@ -139,7 +147,8 @@ def _windowed_loss(layer, x, h0, dout, dhn, k):
                 s0 = frozen[l][start - 1]
             inp = np.stack([x[s] if l == 0 else layer_state(l - 1, s)[0] for s in range(start, t + 1)])
             gi = inp @ p["W_ih"].T + layer.cell.input_bias(p["b_ih"], p["b_hh"])
-            out, s_n, _ = layer.cell.forward(gi, s0, p["W_hh"], p["b_hh"])
+            m = None if m_hh is None else m_hh[l]
+            out, s_n, _ = layer.cell.forward(gi, s0, p["W_hh"], p["b_hh"], mask=m)
             memo[(l, t)] = (out[-1], s_n)
             return memo[(l, t)]
 
@@ -152,9 +161,9 @@ def _windowed_loss(layer, x, h0, dout, dhn, k):
     return loss + float(np.sum(hn * dhn))
 
 
-def _true_states(layer, x, h0):
+def _true_states(layer, x, h0, m_hh=None):
     """Per layer, the list of states (h or (h, c)) after each step, at the current parameters."""
-    _, _, caches = layer.forward(x, h0)
+    _, _, caches = layer.forward(x, h0, masks_hh=m_hh)
     lstm = layer.cell.has_cell_state
     states = []
     for c in caches:

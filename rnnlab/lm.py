@@ -60,6 +60,7 @@ class ModelConfig(ConfigMixin):
     direct_order: int | None = None  # ... and their order (1: a unigram bias; 4: up to three words back)
     tie: bool = False               # the decoder's word vectors are the embedding (rnnlab.tie)
     dropout: float = 0.0            # training only: variational non-recurrent dropout (rnnlab.dropout)
+    dropout_recurrent: float = 0.0  # training only: variational dropout of the state entering W_hh
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers"):
@@ -142,14 +143,15 @@ class LanguageModel:
                  embedding_size=None, output="softmax", dtype=np.float32, seed=0, *, class_of_word=None,
                  num_classes=None, n_classes=None, init="uniform", spectral_radius=None,
                  forget_bias=DEFAULT_FORGET_BIAS, vocab=None, direct_size=None, direct_order=None, tie=False,
-                 dropout=0.0):
+                 dropout=0.0, dropout_recurrent=0.0):
         dtype = _check_dtype(dtype)
         num_classes = num_classes if num_classes is not None else n_classes
         self.config = ModelConfig(vocab_size, hidden_size, cell, nonlinearity, num_layers, embedding_size,
                                   output, None, dtype.name, seed, init, spectral_radius, forget_bias,
-                                  direct_size, direct_order, bool(tie), float(dropout))
+                                  direct_size, direct_order, bool(tie), float(dropout), float(dropout_recurrent))
         check_tie(tie, embedding_size, hidden_size)
         check_dropout(dropout)
+        check_dropout(dropout_recurrent, "--dropout-recurrent")
         self.dtype = dtype
         self.vocab = vocab
         rng = np.random.default_rng(seed)
@@ -189,7 +191,8 @@ class LanguageModel:
                    cfg.embedding_size, cfg.output, cfg.dtype, cfg.seed, class_of_word=class_of_word,
                    num_classes=cfg.num_classes, init=cfg.init, spectral_radius=cfg.spectral_radius,
                    forget_bias=cfg.forget_bias, vocab=vocab, direct_size=cfg.direct_size,
-                   direct_order=cfg.direct_order, tie=cfg.tie, dropout=cfg.dropout)
+                   direct_order=cfg.direct_order, tie=cfg.tie, dropout=cfg.dropout,
+                   dropout_recurrent=cfg.dropout_recurrent)
 
     @classmethod
     def from_state_dict(cls, config: ModelConfig, state: dict, vocab=None):
@@ -272,14 +275,16 @@ class LanguageModel:
 
     def hidden(self, x, h0=None, masks=None):
         """Run embedding and recurrent layers: (out (T, B, H), hn, layer cache); ``masks``: dropout
-        (``rnnlab.dropout.Masks``) on the embeddings and between layers, or None."""
+        (``rnnlab.dropout.Masks``) on the embeddings, between layers and on the recurrent states, or None."""
         x = self._check_tokens(x)
         if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
             raise ShapeError(f"token ids must lie in [0, {self.vocab_size}), got {x.min()}..{x.max()}")
         e = self.embed(x)
         if masks is not None and masks.input is not None:
             e = e * masks.input                                   # (T, B, E) * (B, E): the same at every step
-        return self.layer.forward(e, h0, None if masks is None else masks.layers)
+        if masks is None:
+            return self.layer.forward(e, h0)
+        return self.layer.forward(e, h0, masks.layers, masks.recurrent)
 
     def output_params(self) -> dict:
         """The output layer's parameters (decoder, and class decoder for class output), by name."""
@@ -311,7 +316,8 @@ class LanguageModel:
             truncate: None (full BPTT) or k >= 0, the tutorial's ``bptt_truncate``.
             dhn: gradient arriving at the final state (chunked training), or None.
             need_grad: False skips the backward pass (grads is then None).
-            dropout_key: with a model built with ``dropout`` > 0, the seed of this step's dropout masks
+            dropout_key: with a model built with ``dropout`` or ``dropout_recurrent`` > 0, the seed of this
+                step's dropout masks
                 (the trainer passes (seed, step)); None: no dropout (evaluation).
         Raises:
             ShapeError: x, y not (T, B) integer arrays of one shape, ids outside [0, V) (targets: or -1),
@@ -335,10 +341,11 @@ class LanguageModel:
         H = self.hidden_size
         cfg = self.config
         masks = None
-        if cfg.dropout > 0 and dropout_key is not None:
-            masks = draw_masks(cfg.dropout, dropout_key, B, cfg.embedding_size, H, cfg.num_layers, self.dtype)
+        if (cfg.dropout > 0 or cfg.dropout_recurrent > 0) and dropout_key is not None:
+            masks = draw_masks(cfg.dropout, dropout_key, B, cfg.embedding_size, H, cfg.num_layers, self.dtype,
+                               cfg.dropout_recurrent)
         out, hn, cache = self.hidden(x, h0, masks)
-        if masks is not None:
+        if masks is not None and masks.output is not None:
             out = out * masks.output                              # (T, B, H): before the output layer
         if state_at is not None:
             hn = _state_at(cache, state_at, self.layer.cell.has_cell_state)
@@ -363,7 +370,7 @@ class LanguageModel:
             dout = np.zeros((T * B, H), dtype=self.dtype)
             dout[valid] = dh
             dout = dout.reshape(T, B, H)
-        if masks is not None:
+        if masks is not None and masks.output is not None:
             dout = dout * masks.output
         dx, _, lgrads = self.layer.backward(cache, dout, dhn, truncate=truncate, sparse_input_grad=True)
         for k, g in lgrads.items():
@@ -372,7 +379,7 @@ class LanguageModel:
             grads["direct.weight"] = direct.grad(1.0 / n)
         if "encoder.weight" in self.params:
             E = self.params["encoder.weight"]
-            if masks is not None:
+            if masks is not None and masks.input is not None:
                 dx = dx * masks.input
             rows, sums = segment_sum(x.reshape(-1), dx.reshape(-1, E.shape[1]))
             grads["encoder.weight"] = SparseGrad(rows, sums, E.shape, 0)
@@ -421,7 +428,8 @@ class LanguageModel:
                 f"{'/' + c.nonlinearity if c.cell == 'rnn' else ''}, layers={c.num_layers}, "
                 f"embedding={c.embedding_size}, output={c.output}, dtype={c.dtype}"
                 + (f", direct={c.direct_size:,} order {c.direct_order}" if c.direct_size else "")
-                + (", tied" if c.tie else "") + (f", dropout={c.dropout:g}" if c.dropout else "") + ")")
+                + (", tied" if c.tie else "") + (f", dropout={c.dropout:g}" if c.dropout else "")
+                + (f", dropout_recurrent={c.dropout_recurrent:g}" if c.dropout_recurrent else "") + ")")
 
 
 # -- checkpoints -----------------------------------------------------------------------------------------

@@ -18,6 +18,12 @@ then the global norm, Pascanu et al. (2013), Algorithm 1: if ||g|| > c then g <-
 
 Every optimiser has ``scale_momentum(factor)``, which multiplies its momentum coefficient (SGD's
 ``momentum``, Adam's beta1) and does nothing for one without momentum (plain SGD, Adagrad, RMSProp).
+
+Per-parameter options (``set_param_options``, as the RNNLM toolkits give their direct connections, the
+maximum-entropy table, a learning rate and an L2 decay of their own): a parameter may take its own learning
+rate, which follows the optimiser's schedule (halving ``lr`` halves it), and a decoupled L2 decay of the
+entries its gradient touches (the rows or columns of a ``SparseGrad``; every entry of a dense gradient),
+once per update:  p <- p (1 - l2) - step,  where the step is the optimiser's own (it does not depend on p).
 """
 from __future__ import annotations
 
@@ -142,6 +148,7 @@ class Optimizer:
         self.lr = float(lr)
         self.t = 0
         self.state: dict[str, np.ndarray] = {}
+        self.param_options: dict[str, tuple] = {}   # name -> (own lr, the optimiser's lr then, l2)
 
     def _slot(self, name, p, slot="m"):
         key = f"{slot}.{name}"
@@ -165,12 +172,42 @@ class Optimizer:
             raise ConfigError(f"scale_momentum({factor!r}) takes the momentum {coefficient} outside [0, 1)")
         return new
 
+    def set_param_options(self, name: str, lr: float | None = None, l2: float = 0.0) -> None:
+        """Give parameter ``name`` its own learning rate ``lr`` (None: the optimiser's), scaled from now on as
+        the optimiser's ``lr`` is (a schedule that halves it halves this one), and an L2 decay ``l2`` in
+        [0, 1) of the entries each update touches: p <- p (1 - l2) - step. Not checkpointed: the caller
+        sets it from its configuration, before restoring a checkpoint. Raises ConfigError for bad values."""
+        if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ConfigError(f"the learning rate of {name} must be a positive number, got {lr!r}")
+        if not (isinstance(l2, (int, float)) and 0 <= l2 < 1):
+            raise ConfigError(f"the L2 decay of {name} must lie in [0, 1), got {l2!r}")
+        self.param_options[name] = (self.lr if lr is None else float(lr), self.lr, float(l2))
+
     def step(self, params: dict, grads: dict) -> None:
         """Update ``params[name]`` in place for every ``name`` in ``grads`` (arrays or ``SparseGrad``s of the
         parameters' shapes); advances the step count t."""
         self.t += 1
         for name, g in grads.items():
-            self._update(name, params[name], g)
+            if name in self.param_options:
+                self._update_with_options(name, params[name], g)
+            else:
+                self._update(name, params[name], g)
+
+    def _update_with_options(self, name, p, g):
+        """``_update`` with the parameter's own learning rate, after the L2 decay of the entries g touches."""
+        own_lr, lr_then, l2 = self.param_options[name]
+        if l2:
+            keep = 1.0 - l2
+            if isinstance(g, SparseGrad):
+                p[(g.index,) if g.axis == 0 else (slice(None), g.index)] *= keep
+            else:
+                p *= keep
+        lr = self.lr
+        self.lr = own_lr if lr == lr_then else own_lr * (lr / lr_then)   # every update method reads self.lr
+        try:
+            self._update(name, p, g)
+        finally:
+            self.lr = lr
 
     def state_dict(self) -> dict:
         """{"name", "lr", "t", "state": {slot.param: array}}, everything needed to continue exactly."""

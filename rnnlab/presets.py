@@ -35,17 +35,18 @@ def describe(name: str) -> str:
     return " ".join(flags)
 
 
-def apply_preset(args, name: str | None) -> list[str]:
-    """Set the preset's values on ``args`` (an argparse Namespace with ``get_default``) wherever the command
-    line left the flag at its default; returns the flags the preset set. Raises ConfigError for an unknown
-    preset."""
+def apply_preset(args, name: str | None, given=None) -> list[str]:
+    """Set the preset's values on ``args`` (an argparse Namespace with ``get_default``) for every flag the
+    command line did not give: those not in ``given`` (the names of the flags given), or, with ``given``
+    None, those left at their default value. Returns the flags the preset set. Raises ConfigError for an
+    unknown preset."""
     if name is None:
         return []
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     set_ = []
     for k, v in PRESETS[name].items():
-        if getattr(args, k) == args.get_default(k):
+        if k not in given if given is not None else getattr(args, k) == args.get_default(k):
             setattr(args, k, v)
             set_.append(k)
     return set_

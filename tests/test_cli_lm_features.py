@@ -13,7 +13,11 @@ FEATURES = {
     "direct": ["--direct", "0.001", "--direct-order", "3", "--output", "class", "--classes", "3",
                "--optimizer", "sparseadam"],
     "direct-softmax": ["--direct", "0.001", "--cell", "gru", "--embedding", "6"],
+    "direct-lr-l2": ["--direct", "0.001", "--direct-order", "3", "--direct-lr", "0.05", "--direct-l2", "0.01",
+                     "--lr-decay-after", "1"],
     "dropout": ["--dropout", "0.3", "--embedding", "6", "--layers", "2", "--cell", "lstm"],
+    "dropout-recurrent": ["--dropout-recurrent", "0.3", "--embedding", "6", "--layers", "2", "--cell", "gru",
+                          "--truncate", "3"],
     "tie": ["--tie", "--embedding", "12", "--output", "class", "--classes", "3", "--optimizer", "sparseadam"],
 }
 
@@ -80,6 +84,12 @@ def test_feature_trains_resumes_bitwise_and_is_used_like_any_model(tmp_path, cap
     (["--direct", "0.00001"], "too small"),
     (["--tie"], "--tie"),
     (["--dropout", "1.5"], "--dropout"),
+    (["--dropout-recurrent", "1"], "--dropout-recurrent"),
+    (["--direct-lr", "0.1"], "--direct"),
+    (["--direct-l2", "0.1"], "--direct"),
+    (["--direct", "1", "--direct-lr", "0"], "--direct-lr"),
+    (["--direct", "1", "--direct-l2", "1"], "--direct-l2"),
+    (["--dropout-recurrent", "-0.5"], "--dropout-recurrent"),
     (["--tie", "--embedding", "5", "--hidden", "6"], "--tie"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, capsys, argv, needle):
@@ -121,8 +131,10 @@ def test_apply_preset_leaves_given_flags():
     assert args.hidden == "33" and "hidden" not in set_ and args.cell == PRESETS["best"]["cell"]
 
 
-def test_direct_connections_with_hogwild_workers(tmp_path, capsys):
-    """Two worker processes share the table (as the other weights) and both update it."""
+@pytest.mark.parametrize("own", [[], ["--direct-lr", "0.02", "--direct-l2", "0.001"]])
+def test_direct_connections_with_hogwild_workers(tmp_path, capsys, own):
+    """Two worker processes share the table (as the other weights) and both update it, with or without its
+    own learning rate and L2 decay."""
     import os
     if not hasattr(os, "fork"):
         pytest.skip("Hogwild workers are forked processes")
@@ -130,9 +142,35 @@ def test_direct_connections_with_hogwild_workers(tmp_path, capsys):
     status, stdout, _ = run(capsys, "train", "--train", train, "--valid", valid, "--format", "lines", "--out",
                             tmp_path / "h", "--quiet", "--no-report", "--hidden", "8", "--epochs", "2",
                             "--batch-size", "8", "--direct", "0.002", "--output", "class", "--classes", "3",
-                            "--optimizer", "sparseadam", "--workers", "2")
-    assert status == 0 and "2 Hogwild workers" in stdout
+                            "--optimizer", "sparseadam", "--workers", "2", *own)
+    assert status == 0 and "2 Hogwild workers" in stdout and ("direct lr 0.02, direct l2 0.001" in stdout) == bool(own)
     p = params(tmp_path / "h" / "last.npz")
     assert np.count_nonzero(p["direct.weight"]) > 100
     status, out, _ = run(capsys, "evaluate", "--model", tmp_path / "h", "--test", valid)
     assert status == 0 and float(out.split("perplexity")[1].split()[0]) < 15
+
+
+def test_direct_lr_and_l2_reach_the_table(tmp_path, capsys):
+    """--direct-lr and --direct-l2 change the table's updates (and leave the other weights' rate alone)."""
+    train = corpus(tmp_path / "t.txt")
+    base = ["train", "--train", train, "--format", "lines", "--quiet", "--no-report", "--hidden", "8", "--epochs",
+            "1", "--direct", "0.001", "--optimizer", "sgd", "--lr", "0.1"]
+    tables = {}
+    for name, own in (("plain", []), ("slow", ["--direct-lr", "1e-4"]), ("decayed", ["--direct-l2", "0.5"])):
+        assert run(capsys, *base, *own, "--out", tmp_path / name)[0] == 0
+        tables[name] = params(tmp_path / name / "last.npz")["direct.weight"]
+    size = {k: np.abs(v).max() for k, v in tables.items()}
+    assert 0 < size["slow"] < 0.01 * size["plain"]        # SGD: the steps scale with the rate, 1000x smaller
+    assert 0 < size["decayed"] < 0.8 * size["plain"]
+
+
+def test_a_flag_given_at_its_default_value_still_overrides_the_preset(tmp_path, capsys):
+    """--cell rnn, --workers 1, --batch-size 32 are the defaults; given with --preset they win all the same."""
+    train = corpus(tmp_path / "t.txt")
+    status, stdout, _ = run(capsys, "train", "--train", train, "--format", "lines", "--out", tmp_path / "p",
+                            "--quiet", "--no-report", "--preset", "best", "--hidden", "8", "--epochs", "1",
+                            "--direct", "0.001", "--cell", "rnn", "--workers", "1", "--batch-size", "32")
+    assert status == 0 and "Hogwild" not in stdout
+    _, meta = checkpoint.load(tmp_path / "p" / "last.npz")
+    assert (meta["model"]["cell"], meta["train"]["batch_size"]) == ("rnn", 32)
+    assert (meta["model"]["output"], meta["train"]["optimizer"]) == ("class", "sparseadam")   # from the preset

@@ -1,12 +1,22 @@
 """`rnnlab train`: train a language model on a corpus."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 from ._common import add_data_options, finite_float, int_at_least, nonnegative_float, positive_float
 
 DEFAULT_EPOCHS = 10
+
+
+class Given(argparse.Action):
+    """Store a flag's value and add its name to ``namespace.given``: a preset fills in only the flags that
+    were not given, a flag given at its default value (``--workers 1``) included."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = (getattr(namespace, "given", None) or frozenset()) | {self.dest}
 
 
 def register(sub):
@@ -36,7 +46,7 @@ def register(sub):
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--threads", type=int_at_least(1), default=1, metavar="N",
                    help="BLAS threads (default 1: a step's products are small; more threads help only on idle cores)")
-    g.add_argument("--workers", type=int_at_least(1), default=1, metavar="W",
+    g.add_argument("--workers", action=Given, type=int_at_least(1), default=1, metavar="W",
                    help="processes training one model at once in shared memory (Hogwild, as word2vec and "
                         "faster-rnnlm; default 1). Two on two cores: ~1.8x the tokens/s for a little perplexity "
                         "at the same epochs; runs then differ slightly from one to the next. Sentence batches "
@@ -49,14 +59,15 @@ def register(sub):
     from ..output import OUTPUTS
 
     m = p.add_argument_group("model")
-    m.add_argument("--cell", choices=list(LAYERS), default="rnn", help="recurrent cell (default rnn)")
+    m.add_argument("--cell", action=Given, choices=list(LAYERS), default="rnn", help="recurrent cell (default rnn)")
     m.add_argument("--nonlinearity", choices=list(NONLINEARITIES), default="tanh",
                    help="rnn cell's nonlinearity (default tanh)")
-    m.add_argument("--hidden", type=int_at_least(1), default=100, help="hidden size (default 100, as the tutorial)")
+    m.add_argument("--hidden", action=Given, type=int_at_least(1), default=100,
+                   help="hidden size (default 100, as the tutorial)")
     m.add_argument("--layers", type=int_at_least(1), default=1, help="stacked recurrent layers (default 1)")
     m.add_argument("--embedding", type=int_at_least(1), default=None, metavar="E",
                    help="word embedding size (default: none, one-hot input as in the tutorial)")
-    m.add_argument("--output", choices=list(OUTPUTS), default="softmax",
+    m.add_argument("--output", action=Given, choices=list(OUTPUTS), default="softmax",
                    help="full softmax, or class-factorised softmax (much faster for large vocabularies)")
     m.add_argument("--classes", type=int_at_least(2), default=None, help="number of classes for --output class "
                    "(default sqrt of the vocabulary)")
@@ -70,19 +81,29 @@ def register(sub):
                    help="dropout probability in training (variational, one mask per sequence: on the embeddings, "
                         "between layers and before the output; Zaremba et al. 2014, Gal & Ghahramani 2016); "
                         "default 0")
+    m.add_argument("--dropout-recurrent", type=finite_float, default=0.0, metavar="P",
+                   help="dropout probability of the recurrent state in training: one mask per sequence on "
+                        "h_{t-1} where it enters W_hh, in every layer (Gal & Ghahramani 2016); default 0")
     m.add_argument("--tie", action="store_true",
                    help="weight tying: the output layer's word vectors are the input embedding (needs --embedding "
                         "equal to --hidden)")
-    m.add_argument("--direct", type=positive_float, default=None, metavar="M",
+    m.add_argument("--direct", action=Given, type=positive_float, default=None, metavar="M",
                    help="maximum-entropy direct connections (hashed n-gram features of the history added to the "
                         "output scores, as the RNNLM toolkits' -direct): a table of M million entries")
-    m.add_argument("--direct-order", type=int_at_least(1), default=None, metavar="N",
+    m.add_argument("--direct-order", action=Given, type=int_at_least(1), default=None, metavar="N",
                    help="order of the direct connections' n-grams: the last 0..N-1 words (default 4 with --direct)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adagrad", help="(default adagrad)")
-    o.add_argument("--lr", type=positive_float, default=None, help="learning rate (default per optimizer: "
+    o.add_argument("--direct-lr", type=positive_float, default=None, metavar="R",
+                   help="learning rate of the direct connections' table (faster-rnnlm's --maxent-alpha); default: "
+                        "--lr. The schedule scales both alike")
+    o.add_argument("--direct-l2", type=nonnegative_float, default=0.0, metavar="D",
+                   help="L2 decay of the table entries each update touches, w <- w (1 - D) - step (faster-rnnlm's "
+                        "--maxent-beta, 1e-6 there); default 0")
+    o.add_argument("--optimizer", action=Given, choices=list(OPTIMIZERS), default="adagrad", help="(default adagrad)")
+    o.add_argument("--lr", action=Given, type=positive_float, default=None,
+                   help="learning rate (default per optimizer: "
                    + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
-    o.add_argument("--lr-decay-after", type=int_at_least(1), default=None, metavar="K",
+    o.add_argument("--lr-decay-after", action=Given, type=int_at_least(1), default=None, metavar="K",
                    help="multiply the learning rate by --lr-decay after epoch K and every later epoch "
                         "(default: never)")
     o.add_argument("--lr-decay", type=positive_float, default=0.5, metavar="F",
@@ -94,9 +115,9 @@ def register(sub):
     o.add_argument("--clip-value", type=positive_float, default=None, help="clamp each gradient entry to +-V")
     o.add_argument("--truncate", type=int_at_least(0), default=None, metavar="K",
                    help="per-output truncation: the gradient from each output flows back K steps (default: full BPTT)")
-    o.add_argument("--batch-size", type=int_at_least(1), default=32,
+    o.add_argument("--batch-size", action=Given, type=int_at_least(1), default=32,
                    help="sentences (or streams) per step (default 32)")
-    o.add_argument("--epochs", type=int_at_least(0), default=None,
+    o.add_argument("--epochs", action=Given, type=int_at_least(0), default=None,
                    help=f"(default {DEFAULT_EPOCHS}; with --resume: the saved run's, or more)")
     o.add_argument("--time-budget", type=positive_float, default=None, metavar="S",
                    help="stop after S seconds of training")
@@ -106,12 +127,12 @@ def register(sub):
                    help="--stream: steps per update (default 20)")
     o.add_argument("--bptt-window", type=int_at_least(1), default=None, metavar="K2",
                    help="--stream: steps backpropagated per update, >= K1 (default K1)")
-    p.set_defaults(func=run, get_default=p.get_default)
+    p.set_defaults(func=run, get_default=p.get_default, given=frozenset())
 
 
 # flags that may accompany --resume with any value (they do not change what the run computes)
 _RESUME_FREE = {"out", "resume", "force", "quiet", "no_report", "epochs", "time_budget", "func", "get_default",
-                "command", "threads", "workers", "preset"}
+                "command", "threads", "workers", "preset", "given"}
 # every other flag: where the saved run keeps its value
 _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": ("data", "format"),
              "column": ("data", "column"), "field": ("data", "field"), "level": ("data", "level"),
@@ -128,7 +149,8 @@ _SAVED_AS = {"train": ("data", "train"), "valid": ("data", "valid"), "format": (
              "checkpoint_every": ("train", "checkpoint_every"), "classes": ("model", "num_classes"),
              "lr_decay_after": ("train", "lr_decay_after"), "lr_decay": ("train", "lr_decay"),
              "direct": ("model", "direct_size"), "tie": ("model", "tie"), "dropout": ("model", "dropout"),
-             "direct_order": ("model", "direct_order")}
+             "direct_order": ("model", "direct_order"), "direct_lr": ("train", "direct_lr"),
+             "direct_l2": ("train", "direct_l2"), "dropout_recurrent": ("model", "dropout_recurrent")}
 
 
 def _configs(args):
@@ -149,6 +171,10 @@ def _configs(args):
                           "chunk to the next and runs in one process: drop one of them")
     if args.bptt_window is not None and not args.stream:
         raise ConfigError("--bptt-window applies to --stream training; add --stream")
+    for flag, v, default in (("--direct-lr", args.direct_lr, None), ("--direct-l2", args.direct_l2, 0.0)):
+        if v != default and args.direct is None:
+            raise ConfigError(f"{flag} applies to direct connections; add --direct M (table size in millions of "
+                              f"entries)")
     if args.direct_order is not None and args.direct is None:
         raise ConfigError("--direct-order sets the order of direct connections; add --direct M (table size in "
                           "millions of entries)")
@@ -159,7 +185,7 @@ def _configs(args):
              "num_layers": args.layers, "embedding_size": args.embedding, "output": args.output,
              "dtype": args.dtype, "seed": args.seed, "init": args.init,
              "forget_bias": args.forget_bias if args.cell == "lstm" else None,
-             "tie": args.tie, "dropout": args.dropout,
+             "tie": args.tie, "dropout": args.dropout, "dropout_recurrent": args.dropout_recurrent,
              "direct_size": None if args.direct is None else int(round(args.direct * 1e6)),
              "direct_order": None if args.direct is None else (args.direct_order or 4)}
     if args.output == "class":  # the class layer's only (train_language_model turns it into word classes)
@@ -170,7 +196,7 @@ def _configs(args):
                        time_budget=args.time_budget, seed=args.seed, stream=args.stream, bptt_chunk=args.bptt_chunk,
                        bptt_window=args.bptt_window, halve_lr=not args.no_halve_lr,
                        lr_decay_after=args.lr_decay_after, lr_decay=args.lr_decay,
-                       checkpoint_every=args.checkpoint_every)
+                       checkpoint_every=args.checkpoint_every, direct_lr=args.direct_lr, direct_l2=args.direct_l2)
     return dcfg, model, tcfg
 
 
@@ -215,7 +241,7 @@ def run(args) -> int:
         raise ConfigError("--preset starts a new run; --resume continues the saved one as it was configured: "
                           "drop --preset")
     if args.preset is not None:
-        apply_preset(args, args.preset)
+        apply_preset(args, args.preset, args.given)
         if args.workers > (os.cpu_count() or 1):
             args.workers = os.cpu_count() or 1
     dcfg, model, tcfg = _configs(args)

@@ -6,6 +6,9 @@ then the cell's sequential recurrence.  Backward: the bptt machinery gives the p
 
     dW_ih = dgi^T x,   dW_hh = dgh^T h_prev,   db_ih = sum dgi,   db_hh = sum dgh,   dx = dgi @ W_ih.
 
+With recurrent dropout (a (B, H) mask m per layer, ``rnnlab.dropout``) W_hh reads m * h_prev, so
+dW_hh = dgh^T (m * h_prev); ``rnnlab.bptt`` masks the gradient through W_hh the same way.
+
 Integer input ``x`` of shape (T, B) means one-hot vectors of size ``input_size`` (the tutorial's x_t):
 layer 0 then gathers columns of W_ih (the tutorial's U) instead of multiplying.
 """
@@ -152,7 +155,7 @@ class Recurrent:
 
     # -- forward / backward -------------------------------------------------------------------------
 
-    def forward(self, x, h0=None, masks=None):
+    def forward(self, x, h0=None, masks=None, masks_hh=None):
         """Run the stack over a sequence.
 
         Args:
@@ -160,6 +163,8 @@ class Recurrent:
             h0: (num_layers, B, H), or (h0, c0) for LSTM; None means zeros.
             masks: None, or per layer None or a (B, H) dropout mask multiplying layer l's input (l >= 1:
                 the states of layer l - 1) at every step (``rnnlab.dropout``); backward applies it too.
+            masks_hh: None, or per layer None or a (B, H) recurrent dropout mask: layer l's W_hh reads
+                m * h_{t-1} at every step (``rnnlab.dropout``); backward applies it too.
         Returns:
             out (T, B, H) top layer's states; hn like h0; cache (list of per-layer dicts, see the cell).
         Raises:
@@ -182,7 +187,12 @@ class Recurrent:
                 gi = mm(inp, p["W_ih"].T)                        # (T, B, G H)
                 gi += bias
             state0 = (h0[0][l], h0[1][l]) if lstm else h0[l]
-            out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"])
+            m_hh = None if masks_hh is None else masks_hh[l]
+            if m_hh is None:
+                out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"])
+            else:                                                # training only: never diagnosed
+                out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"], m_hh)
+                cache["mask_hh"] = m_hh
             cache["x"] = inp
             if masks is not None and l > 0 and masks[l] is not None:   # training only: never diagnosed
                 cache["mask_in"] = masks[l]
@@ -257,7 +267,8 @@ class Recurrent:
                 dW_ih = dgi2.T @ x.reshape(-1, x.shape[-1])
                 dx = mm(dgi, p["W_ih"])
             grads[f"weight_ih_l{l}"] = dW_ih
-            grads[f"weight_hh_l{l}"] = dgh2.T @ c["hs"][:-1].reshape(-1, H)
+            h_prev = c["hs"][:-1] if c.get("mask_hh") is None else c["hs"][:-1] * c["mask_hh"]
+            grads[f"weight_hh_l{l}"] = dgh2.T @ h_prev.reshape(-1, H)
             grads[f"bias_ih_l{l}"] = dgi2.sum(axis=0)
             grads[f"bias_hh_l{l}"] = dgh2.sum(axis=0)
             dout = dx if c.get("mask_in") is None else dx * c["mask_in"]

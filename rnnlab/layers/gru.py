@@ -55,7 +55,7 @@ class GRUCell:
         b[:2 * H] += b_hh[:2 * H]  # b_hn stays inside the reset product
         return b
 
-    def forward(self, gi, h0, W_hh, b_hh):
+    def forward(self, gi, h0, W_hh, b_hh, mask=None):
         """Run the recurrence over all steps.
 
         Args:
@@ -63,6 +63,8 @@ class GRUCell:
             h0: (B, H) initial state.
             W_hh: (3H, H) recurrent weights, gates r, z, n.
             b_hh: (3H,) recurrent bias; its n part b_hn is added to W_hn h_{t-1} here.
+            mask: None, or a (B, H) recurrent dropout mask m (``rnnlab.dropout``): W_hh reads m * h_{t-1};
+                the bypass z * h_{t-1} keeps the whole state.
         Returns:
             out (T, B, H) = h_1..h_T, the final state h_T (B, H), and the cache described above.
         """
@@ -87,7 +89,7 @@ class GRUCell:
         with np.errstate(over="ignore"):  # exp(-a) = inf for a << 0 gives sigma(a) = 0, as it should
             for t in range(T):
                 a = gates[t]
-                np.matmul(hs[t], WT, out=gh)
+                np.matmul(hs[t] if mask is None else hs[t] * mask, WT, out=gh)
                 rz = a[:, :2 * H]
                 rz += gh[:, :2 * H]
                 np.exp(rz, out=rz)

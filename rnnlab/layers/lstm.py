@@ -67,7 +67,7 @@ class LSTMCell:
         """b_ih + b_hh: both biases fold into the input projection, computed for all steps at once."""
         return b_ih + b_hh
 
-    def forward(self, gi, state0, W_hh, b_hh):
+    def forward(self, gi, state0, W_hh, b_hh, mask=None):
         """Run the recurrence over all steps.
 
         Args:
@@ -75,6 +75,8 @@ class LSTMCell:
             state0: (h0, c0), each (B, H).
             W_hh: (4H, H) recurrent weights.
             b_hh: (4H,) recurrent bias (already inside ``gi``; unused here).
+            mask: None, or a (B, H) recurrent dropout mask m (``rnnlab.dropout``): W_hh reads m * h_{t-1}
+                (c_{t-1} is not dropped).
         Returns:
             out (T, B, H) = h_1..h_T, the final state (h_T, c_T), and the cache described above.
         """
@@ -101,7 +103,7 @@ class LSTMCell:
         with np.errstate(over="ignore"):  # exp(-a) = inf for a << 0 gives sigma(a) = 0, as it should
             for t in range(T):
                 a = gates[t]
-                np.matmul(hs[t], WT, out=a_h)
+                np.matmul(hs[t] if mask is None else hs[t] * mask, WT, out=a_h)
                 a += a_h
                 np.exp(a, out=a)
                 a += 1.0

@@ -67,15 +67,17 @@ class RNNCell:
         """b_ih + b_hh: both biases fold into the input projection, computed for all steps at once."""
         return b_ih + b_hh
 
-    def forward(self, gi, h0, W_hh, b_hh):
-        """gi: (T, B, H) input projection with both biases; h0: (B, H). Returns out, hn, cache."""
+    def forward(self, gi, h0, W_hh, b_hh, mask=None):
+        """gi: (T, B, H) input projection with both biases; h0: (B, H); mask: None, or a (B, H) recurrent
+        dropout mask m (``rnnlab.dropout``): W_hh then reads m * h_{t-1} at every step. Returns out, hn,
+        cache."""
         T, B, H = gi.shape
         hs = np.empty((T + 1, B, H), dtype=gi.dtype)
         hs[0] = h0
         z = np.empty((B, H), dtype=gi.dtype)
         WT = W_hh.T
         for t in range(T):
-            np.matmul(hs[t], WT, out=z)
+            np.matmul(hs[t] if mask is None else hs[t] * mask, WT, out=z)
             z += gi[t]
             self.f(z, out=hs[t + 1])
         return hs[1:], hs[T], {"hs": hs}

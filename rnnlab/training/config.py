@@ -91,6 +91,8 @@ class TrainConfig(StepConfig):
     lr_decay: float = 0.5
     checkpoint_every: float = 180.0  # seconds between checkpoints within an epoch
     max_bad_steps: int = 3          # non-finite steps in a row before rolling back
+    direct_lr: float | None = None  # direct connections' own learning rate (None: lr); follows lr's schedule
+    direct_l2: float = 0.0          # L2 decay of the direct entries an update touches: w <- w (1 - l2) - step
 
     def __post_init__(self):
         self._check_step()
@@ -106,5 +108,9 @@ class TrainConfig(StepConfig):
             raise ConfigError(f"lr-decay-after must be an epoch number >= 1, got {self.lr_decay_after}")
         if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
             raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
+        if self.direct_lr is not None and not (math.isfinite(self.direct_lr) and self.direct_lr > 0):
+            raise ConfigError(f"--direct-lr must be a positive number, got {self.direct_lr}")
+        if not (math.isfinite(self.direct_l2) and 0 <= self.direct_l2 < 1):
+            raise ConfigError(f"--direct-l2 must lie in [0, 1), got {self.direct_l2}")
         if self.bptt_window is not None and self.bptt_window < self.bptt_chunk:
             raise ConfigError("bptt-window (k2) must be at least bptt-chunk (k1)")

@@ -125,6 +125,8 @@ def _log_start(lm, tcfg: TrainConfig, workers: int, log) -> None:
         f"{'full BPTT' if tcfg.truncate is None else f'truncate {tcfg.truncate}'}"
         f"{', stream' if tcfg.stream else ''}, clip {tcfg.clip}, epochs {tcfg.epochs}"
         f"{'' if tcfg.time_budget is None else f', time budget {tcfg.time_budget:g} s'}"
+        f"{'' if tcfg.direct_lr is None else f', direct lr {tcfg.direct_lr:g}'}"
+        f"{f', direct l2 {tcfg.direct_l2:g}' if tcfg.direct_l2 else ''}"
         f"{f', {workers} Hogwild workers' if workers > 1 else ''}")
 
 

@@ -100,6 +100,8 @@ class Trainer:
         self.meta = meta  # model config, vocab, data options: saved in every checkpoint
         self.log, self.progress = log, progress
         self.opt = cfg.make_optimizer()
+        if "direct.weight" in lm.params and (cfg.direct_lr is not None or cfg.direct_l2):   # rnnlab.direct
+            self.opt.set_param_options("direct.weight", cfg.direct_lr, cfg.direct_l2)
         if workers > 1:  # asynchrony adds momentum: take it off the optimiser's own (rnnlab.hogwild)
             from ..hogwild import async_momentum
             async_momentum(self.opt, workers)
@@ -120,7 +122,8 @@ class Trainer:
         """One update (``train_step``) on ``batch``; ``t``: the optimiser's step count before it (Hogwild)."""
         cfg = self.cfg
         kw = {"truncate": cfg.truncate, **cfg.step_kwargs()}
-        if self.lm.config.dropout > 0:   # the step's masks: a function of (seed, optimiser step), so resume is exact
+        mc = self.lm.config
+        if mc.dropout > 0 or mc.dropout_recurrent > 0:  # masks: a function of (seed, step): resume is exact
             kw["dropout_key"] = (cfg.seed, self.opt.t if t is None else t)
         if self._pool is None:
             if self.snapshots is not None:   # before the update: the model after state["step"] updates
