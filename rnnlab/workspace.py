@@ -5,7 +5,7 @@ Why: one forward + backward of an LSTM layer at T = 100, B = 32, I = H = 256 (fl
 glibc hands blocks that large back to the system when they are freed, so the next call faults them in
 again, page by page, and the kernel zeroes every page first: measured on the benchmark machine (one
 thread), 6,000-7,000 minor faults and 21-33 ms of system time in a 180-200 ms LSTM step, 22-27 ms in the
-GRU's, 11 ms of the RNN's 55 ms (``benchmarks/alloc_probe.py`` prints these).
+GRU's, 11 ms of the RNN's 55 ms (``python -m benchmarks.alloc_probe`` prints these).
 
 Ownership rule: an array the workspace hands out belongs to whoever references it. ``empty`` hands an
 array out again only when nothing but the workspace references it any more (its reference count says
@@ -19,8 +19,11 @@ so the pool settles at two sets of arrays that alternate. What the rule cannot s
 without a Python reference (a raw pointer from ``arr.ctypes.data`` kept past the array's life).
 
 Bounds: at most ``per_key`` arrays per (shape, dtype), more are allocated and not kept; only the
-``max_keys`` most recently used (shape, dtype) keys are kept (a new sequence length starts new keys).
-``clear()`` drops the pool. The reference count is CPython's ``sys.getrefcount``, calibrated at import.
+``max_keys`` most recently used (shape, dtype) keys are kept (a new sequence length starts new keys), and
+least recently used keys go while the pool holds more than ``max_bytes`` (1 GiB by default: arrays of a
+shape no longer used, a long evaluation sequence's say, stay resident within that bound only; ``clear()``
+drops them). Arrays larger than ``max_bytes`` are never kept. The reference
+count is CPython's ``sys.getrefcount``, calibrated at import.
 """
 from __future__ import annotations
 
@@ -53,11 +56,13 @@ class Workspace:
     Args:
         max_keys: (shape, dtype) keys kept, the most recently used.
         per_key: arrays kept per key (a layer step needs a few of one shape, two steps' worth alternate).
+        max_bytes: the pool's size above which the least recently used keys are dropped.
     """
 
-    def __init__(self, max_keys: int = 32, per_key: int = 16):
-        self.max_keys, self.per_key = max_keys, per_key
+    def __init__(self, max_keys: int = 32, per_key: int = 16, max_bytes: int = 1 << 30):
+        self.max_keys, self.per_key, self.max_bytes = max_keys, per_key, max_bytes
         self._pool: dict[tuple, list] = {}       # key -> arrays; insertion order = least recently used first
+        self._bytes = 0                          # held by the pool
         self._lock = threading.Lock()            # threads sharing a layer must not take the same array
 
     def empty(self, shape, dtype) -> np.ndarray:
@@ -71,10 +76,12 @@ class Workspace:
             a = _first_free(arrays)
             if a is None:
                 a = np.empty(shape, dtype)
-                if len(arrays) < self.per_key:
+                if len(arrays) < self.per_key and a.nbytes <= self.max_bytes:
                     arrays.append(a)
-                while len(self._pool) > self.max_keys:
-                    del self._pool[next(iter(self._pool))]
+                    self._bytes += a.nbytes
+                while len(self._pool) > self.max_keys or self._bytes > self.max_bytes:
+                    oldest = next(iter(self._pool))                  # at worst down to an empty pool
+                    self._bytes -= sum(b.nbytes for b in self._pool.pop(oldest))
             return a
 
     def zeros(self, shape, dtype) -> np.ndarray:
@@ -87,15 +94,15 @@ class Workspace:
         """Drop every pooled array (those still referenced elsewhere live on with their owners)."""
         with self._lock:
             self._pool.clear()
+            self._bytes = 0
 
     def nbytes(self) -> int:
         """Bytes held by the pool, referenced elsewhere or not."""
-        with self._lock:
-            return sum(a.nbytes for arrays in self._pool.values() for a in arrays)
+        return self._bytes
 
     def __getstate__(self):
         """Pickled and deep-copied empty: pooled arrays are scratch, not state (and a lock cannot be)."""
-        return {"max_keys": self.max_keys, "per_key": self.per_key}
+        return {"max_keys": self.max_keys, "per_key": self.per_key, "max_bytes": self.max_bytes}
 
     def __setstate__(self, state):
         self.__init__(**state)

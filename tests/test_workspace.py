@@ -42,6 +42,13 @@ def test_pool_bounds_and_copies():
         assert clone.nbytes() == 0 and clone.per_key == 2
     ws.clear()
     assert ws.nbytes() == 0 and len(held) == 3
+    small = Workspace(max_bytes=100)
+    small.empty((20,), np.float32)
+    small.empty((5,), np.float32)                          # 100 bytes: at the bound
+    small.empty((6,), np.float32)                          # over it: the least recently used (20,) goes
+    assert small.nbytes() == (5 + 6) * 4
+    small.empty((30,), np.float32)                         # larger than the bound alone: not kept
+    assert small.nbytes() == (5 + 6) * 4
 
 
 def _pair(cell, dtype, num_layers):
