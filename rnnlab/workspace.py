@@ -114,10 +114,12 @@ class Fresh:
 
     @staticmethod
     def empty(shape, dtype) -> np.ndarray:
+        """``np.empty(shape, dtype)``."""
         return np.empty(shape, dtype)
 
     @staticmethod
     def zeros(shape, dtype) -> np.ndarray:
+        """``np.zeros(shape, dtype)``."""
         return np.zeros(shape, dtype)
 
 
