@@ -1,6 +1,7 @@
 """The layers' workspace (rnnlab.workspace): reused arrays give the results of new ones bit for bit, and an
 array that anything still references is never handed out again."""
 import copy
+import os
 import pickle
 import threading
 
@@ -86,7 +87,7 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", None), ("gru", None)]
+CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"), ("rnn", "linear"), ("lstm", None), ("gru", None)]
 
 
 @pytest.mark.parametrize("cell,nl", CELLS)
@@ -166,3 +167,29 @@ def test_threads_sharing_a_layer_get_their_own_arrays():
         t.join()
     for g, e in zip(got, expect, strict=True):
         _assert_same(g, e)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_leaves_the_parents_cache_alone():
+    """As Hogwild's workers: the parent holds a cache, a forked child runs steps on the same layer object;
+    the parent's backward afterwards still equals one on new arrays."""
+    layer, fresh = _pair("gru", np.float64, 1)
+    rng = np.random.default_rng(5)
+    (x1, d1), (x2, d2) = _data(rng, np.float64, 2)
+    layer.backward(layer.forward(x2)[2], d2)                # the pool holds free arrays when the child starts
+    out, hn, cache = layer.forward(x1)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                           # child: steps on other data, then its verdict
+        try:
+            g = layer.backward(layer.forward(x2)[2], d2)
+            e = fresh.backward(fresh.forward(x2)[2], d2)
+            ok = all(np.array_equal(a, b) for a, b in zip(_flat(g), _flat(e), strict=True))
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    verdict = os.read(r, 1)
+    os.waitpid(pid, 0)
+    assert verdict == b"1"
+    _assert_same(layer.backward(cache, d1), fresh.backward(fresh.forward(x1)[2], d1))
