@@ -4,6 +4,7 @@ import copy
 import os
 import pickle
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -193,3 +194,20 @@ def test_a_forked_process_leaves_the_parents_cache_alone():
     os.waitpid(pid, 0)
     assert verdict == b"1"
     _assert_same(layer.backward(cache, d1), fresh.backward(fresh.forward(x1)[2], d1))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_dropped_step_lends_its_arrays_to_the_next(cell):
+    """The fast path is taken: once a step's results are dropped, the next step runs on the same arrays and
+    the pool stops growing."""
+    layer = rnnlab.make_layer(cell, I, H, dtype=np.float32, seed=0)
+    (x, dout), = _data(np.random.default_rng(6), np.float32, 1)
+    out, hn, cache = layer.forward(x)
+    first = {k: weakref.ref(v) for k, v in cache[0].items() if k != "x"}   # dead once freed
+    layer.backward(cache, dout)
+    size = layer.workspace.nbytes()
+    del out, hn, cache
+    out, hn, cache = layer.forward(x)
+    assert all(cache[0][k] is ref() for k, ref in first.items())
+    layer.backward(cache, dout)
+    assert layer.workspace.nbytes() == size
