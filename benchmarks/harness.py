@@ -13,7 +13,9 @@ short to time (calibrated during warm-up so that a sample lasts at least ``min_s
 Peak memory is measured in a fresh child process (``benchmarks.memchild``) for numpy and torch alike:
 the child fixes glibc's mmap threshold so that large buffers are returned to the system when freed,
 runs the step twice, resets the kernel's peak-RSS counter, runs the step once more and reports
-peak RSS - RSS before the step: the transient memory of one step (params and inputs excluded).
+peak RSS - RSS before the step: the transient memory of one step (params and inputs excluded), plus what
+the step keeps for reuse between calls where it says so (a ``kept_bytes()`` attribute of the step:
+rnnlab's layer workspace).
 """
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ class Row:
     flops: float | None = None       # floating-point operations of one call (products: 2 m n k)
     items: float | None = None       # work items of one call (words, tokens) for a throughput column
     item_unit: str = ""              # e.g. "words/s"
-    peak_mib: float | None = None    # transient memory of one call
+    peak_mib: float | None = None    # transient memory of one call + what it keeps for reuse
     ratio: float | None = None       # t(ref) / t(this): > 1 means faster than ref
     ref: str = ""                    # the implementation the ratio is against
     note: str = ""

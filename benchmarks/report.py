@@ -95,7 +95,7 @@ def machine(threads: int, load_before: tuple | None = None) -> list:
                          "threads suffer most, waiting on descheduled partners)")
     lines.append(f"float32, {threads} threads; median of repeated runs after warm-up, implementations "
                  "interleaved; ± = interquartile range / median; % peak = share of the numpy matmul rate; "
-                 "peak MiB = transient memory of one call; speed-up = t(ref) / t(impl)")
+                 "peak MiB = transient memory of one call + what it keeps for reuse; speed-up = t(ref) / t(impl)")
     return lines
 
 

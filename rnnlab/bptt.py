@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .workspace import workspace_of
+
 STEP_BLOCK = 1 << 16  # elements per step block of the cells' per-step factors (float32: 256 KiB an array)
 
 
@@ -46,7 +48,7 @@ def mm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (a.reshape(-1, a.shape[-1]) @ w).reshape(lead + (w.shape[1],))
 
 
-def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None):
+def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None, ws=None):
     """Gradients of one layer's pre-activations for all steps.
 
     Args:
@@ -56,6 +58,8 @@ def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None):
         dout: (T, B, H) dL/dh_t arriving from above (the layer's outputs).
         dstate_n: None, or dL/d(final state): (B, H) array, or (dh, dc) for LSTM (entries may be None).
         truncate: None for full BPTT, or k >= 0.
+        ws: a ``rnnlab.workspace.Workspace`` that the per-step factors and dgi, dgh come from, or None
+            (new arrays).
 
     Returns:
         dgi, dgh: (T, B, G H) gradients of the input / recurrent pre-activations (the same array when the
@@ -63,25 +67,28 @@ def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None):
     """
     T = dout.shape[0]
     lstm = cell.has_cell_state
-    cell.prepare_backward(cache)
+    ws = workspace_of(ws)
+    cell.prepare_backward(cache, ws)
     dhn, dcn = (dstate_n if lstm and dstate_n is not None else (dstate_n, None))
     m = cache.get("mask_hh")                                     # recurrent dropout: (B, H) or None
     if truncate is None or truncate >= T - 1:
         full = _full_into if hasattr(cell, "backward_step_into") else _full
-        dgi, dgh, dh0, dc0 = full(cell, cache, W_hh, dout, dhn, dcn, m)
+        dgi, dgh, dh0, dc0 = full(cell, cache, W_hh, dout, dhn, dcn, m, ws)
     else:
-        dgi, dgh, dh0, dc0 = _truncated(cell, cache, W_hh, dout, dhn, dcn, int(truncate), m)
+        dgi, dgh, dh0, dc0 = _truncated(cell, cache, W_hh, dout, dhn, dcn, int(truncate), m, ws)
     return dgi, dgh, ((dh0, dc0) if lstm else dh0)
 
 
-def _sweep_start(cell, W_hh, dout, dhn, dcn):
+def _sweep_start(cell, W_hh, dout, dhn, dcn, ws=None):
     """What a full backward sweep starts from: the (T, B, G) outputs dgi, dgh (one array when the cell's
-    two pre-activations share it), dL/dh_{T-1} (its output's gradient plus dhn) and dL/dc_{T-1} (LSTM)."""
+    two pre-activations share it; from the workspace ``ws``), dL/dh_{T-1} (its output's gradient plus dhn)
+    and dL/dc_{T-1} (LSTM)."""
     T, B, H = dout.shape
     dt = dout.dtype
     G = W_hh.shape[0]
-    dgi = np.empty((T, B, G), dtype=dt)
-    dgh = dgi if cell.shares_preactivation else np.empty((T, B, G), dtype=dt)
+    ws = workspace_of(ws)
+    dgi = ws.empty((T, B, G), dt)
+    dgh = dgi if cell.shares_preactivation else ws.empty((T, B, G), dt)
     dh = dout[T - 1].copy()
     if dhn is not None:
         dh += dhn
@@ -91,9 +98,9 @@ def _sweep_start(cell, W_hh, dout, dhn, dcn):
     return dgi, dgh, dh, dc
 
 
-def _full(cell, cache, W_hh, dout, dhn, dcn, m=None):
+def _full(cell, cache, W_hh, dout, dhn, dcn, m=None, ws=None):
     T = dout.shape[0]
-    dgi, dgh, dh, dc = _sweep_start(cell, W_hh, dout, dhn, dcn)
+    dgi, dgh, dh, dc = _sweep_start(cell, W_hh, dout, dhn, dcn, ws)
     for t in range(T - 1, -1, -1):
         gi_t, gh_t, dh_local, dc = cell.backward_step(cache, t, dh, dc)
         dgi[t] = gi_t
@@ -109,12 +116,12 @@ def _full(cell, cache, W_hh, dout, dhn, dcn, m=None):
     return dgi, dgh, dh, dc
 
 
-def _full_into(cell, cache, W_hh, dout, dhn, dcn, m=None):
+def _full_into(cell, cache, W_hh, dout, dhn, dcn, m=None, ws=None):
     """``_full`` with the cell's ``backward_step_into``: every step writes into the output arrays and
     reuses two (B, H) buffers, so the sweep allocates and copies nothing per step (the same operations in
     the same order: equal to ``_full`` bit for bit)."""
     T = dout.shape[0]
-    dgi, dgh, dh, dc = _sweep_start(cell, W_hh, dout, dhn, dcn)
+    dgi, dgh, dh, dc = _sweep_start(cell, W_hh, dout, dhn, dcn, ws)
     for t in range(T - 1, -1, -1):
         dh_local = cell.backward_step_into(cache, t, dh, dc, dgi[t], dgh[t])
         np.matmul(dgh[t], W_hh, out=dh)                          # dL/dh_{t-1} through W_hh
@@ -127,12 +134,13 @@ def _full_into(cell, cache, W_hh, dout, dhn, dcn, m=None):
     return dgi, dgh, dh, dc
 
 
-def _truncated(cell, cache, W_hh, dout, dhn, dcn, k, m=None):
+def _truncated(cell, cache, W_hh, dout, dhn, dcn, k, m=None, ws=None):
     T, B, H = dout.shape
     dt = dout.dtype
     G = W_hh.shape[0]
-    dgi = np.zeros((T, B, G), dtype=dt)
-    dgh = dgi if cell.shares_preactivation else np.zeros((T, B, G), dtype=dt)
+    ws = workspace_of(ws)
+    dgi = ws.zeros((T, B, G), dt)
+    dgh = dgi if cell.shares_preactivation else ws.zeros((T, B, G), dt)
     # Lag 0: D[s] is dL/dh_s from output s itself (dhn arrives as if at the last output).
     Dh = dout.copy()
     if dhn is not None:

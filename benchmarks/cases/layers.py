@@ -35,6 +35,7 @@ def rnnlab_layer_step(cell: str, T: int, B: int, I: int, H: int, truncate: int |
         out, hn, cache = layer.forward(x)
         return layer.backward(cache, dout, truncate=truncate)
 
+    step.kept_bytes = layer.workspace.nbytes                 # the arrays it reuses (benchmarks.memchild)
     return step
 
 

@@ -72,6 +72,7 @@ def rnnlab_lm_step(V: int = 8000, H: int = 100, T: int = 20, B: int = 32, lr: fl
         _, grads, _, _ = lm.forward_backward(x, y, truncate=truncate)
         opt.step(lm.params, grads)
 
+    step.kept_bytes = lm.layer.workspace.nbytes              # the arrays it reuses (benchmarks.memchild)
     return step
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bptt import bptt, mm
+from ..bptt import bptt
 from ..errors import ConfigError, ShapeError
 from ..init import init_layer_params
 from ..sparse import SparseGrad, segment_sum
+from ..workspace import Workspace, workspace_of
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -81,6 +82,10 @@ class Recurrent:
     Attributes:
         params: {name: array} with torch's names and shapes, per layer l: ``weight_ih_l{l}`` (G H, I or H),
             ``weight_hh_l{l}`` (G H, H), ``bias_ih_l{l}`` and ``bias_hh_l{l}`` (G H,); G = 1, 4, 3 gate blocks.
+        workspace: the ``rnnlab.workspace.Workspace`` that caches, ``dx`` and the weight gradients come
+            from, so that repeated calls reuse their arrays instead of faulting in fresh pages; None: new
+            arrays every call. An array is reused only once nothing else references it (the rule in
+            ``rnnlab.workspace``): a cache stays valid as long as it is held, whatever runs in between.
     Raises:
         ConfigError: a size that is not a positive integer, a dtype other than float32/float64, an unknown
             init scheme, ``forget_bias`` for a cell other than the LSTM, or a torch option rnnlab lacks.
@@ -105,6 +110,7 @@ class Recurrent:
             self.params[f"weight_hh_l{l}"] = np.empty((G, H), dtype=self.dtype)
             self.params[f"bias_ih_l{l}"] = np.empty((G,), dtype=self.dtype)
             self.params[f"bias_hh_l{l}"] = np.empty((G,), dtype=self.dtype)
+        self.workspace: Workspace | None = Workspace()
         rng = np.random.default_rng(seed)
         init_layer_params(self.params, H, cell.gates, rng, scheme=init, spectral=spectral_radius,
                           forget_bias=forget_bias)
@@ -176,6 +182,7 @@ class Recurrent:
             h0 = self._zeros_state(B)
         self._check_state(h0, B, "h0")
         lstm = self.cell.has_cell_state
+        ws = workspace_of(self.workspace)
         hn_h, hn_c, caches = [], [], []
         inp = x
         for l in range(self.num_layers):
@@ -184,14 +191,14 @@ class Recurrent:
             if inp.ndim == 2:
                 gi = p["W_ih"].T[inp] + bias                      # (T, B, G H): column gather
             else:
-                gi = mm(inp, p["W_ih"].T)                        # (T, B, G H)
+                G = p["W_ih"].shape[0]
+                gi = ws.empty((T, B, G), self.dtype)
+                np.matmul(inp.reshape(T * B, -1), p["W_ih"].T, out=gi.reshape(T * B, G))  # (T, B, G H)
                 gi += bias
             state0 = (h0[0][l], h0[1][l]) if lstm else h0[l]
             m_hh = None if masks_hh is None else masks_hh[l]
-            if m_hh is None:
-                out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"])
-            else:                                                # training only: never diagnosed
-                out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"], m_hh)
+            out, state_n, cache = self.cell.forward(gi, state0, p["W_hh"], p["b_hh"], m_hh, ws)
+            if m_hh is not None:                                 # training only: never diagnosed
                 cache["mask_hh"] = m_hh
             cache["x"] = inp
             if masks is not None and l > 0 and masks[l] is not None:   # training only: never diagnosed
@@ -236,6 +243,7 @@ class Recurrent:
         lstm = self.cell.has_cell_state
         if dhn is not None:
             self._check_state(dhn, B, "dhn", allow_none=True)
+        ws = workspace_of(self.workspace)
         grads: dict[str, np.ndarray] = {}
         dh0_h, dh0_c = [None] * self.num_layers, [None] * self.num_layers
         dx = None
@@ -248,7 +256,7 @@ class Recurrent:
                 ds_n = (None if dhn[0] is None else dhn[0][l], None if dhn[1] is None else dhn[1][l])
             else:
                 ds_n = dhn[l]
-            dgi, dgh, ds0 = bptt(self.cell, c, p["W_hh"], dout, ds_n, truncate)
+            dgi, dgh, ds0 = bptt(self.cell, c, p["W_hh"], dout, ds_n, truncate, ws)
             if lstm:
                 dh0_h[l], dh0_c[l] = ds0
             else:
@@ -264,11 +272,13 @@ class Recurrent:
                     dW_ih = dW_ih.dense()
                 dx = None  # ids have no gradient (not layer 1's dx, left from the layer above)
             else:
-                dW_ih = dgi2.T @ x.reshape(-1, x.shape[-1])
-                dx = mm(dgi, p["W_ih"])
+                I = x.shape[-1]
+                dW_ih = np.matmul(dgi2.T, x.reshape(-1, I), out=ws.empty((G, I), self.dtype))
+                dx = ws.empty((T, B, I), self.dtype)
+                np.matmul(dgi2, p["W_ih"], out=dx.reshape(T * B, I))
             grads[f"weight_ih_l{l}"] = dW_ih
             h_prev = c["hs"][:-1] if c.get("mask_hh") is None else c["hs"][:-1] * c["mask_hh"]
-            grads[f"weight_hh_l{l}"] = dgh2.T @ h_prev.reshape(-1, H)
+            grads[f"weight_hh_l{l}"] = np.matmul(dgh2.T, h_prev.reshape(-1, H), out=ws.empty((G, H), self.dtype))
             grads[f"bias_ih_l{l}"] = dgi2.sum(axis=0)
             grads[f"bias_hh_l{l}"] = dgh2.sum(axis=0)
             dout = dx if c.get("mask_in") is None else dx * c["mask_in"]

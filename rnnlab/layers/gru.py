@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..bptt import step_blocks
+from ..workspace import workspace_of
 
 
 def _factors(a, h_prev, ghn, coef, u):
@@ -55,7 +56,7 @@ class GRUCell:
         b[:2 * H] += b_hh[:2 * H]  # b_hn stays inside the reset product
         return b
 
-    def forward(self, gi, h0, W_hh, b_hh, mask=None):
+    def forward(self, gi, h0, W_hh, b_hh, mask=None, ws=None):
         """Run the recurrence over all steps.
 
         Args:
@@ -65,15 +66,17 @@ class GRUCell:
             b_hh: (3H,) recurrent bias; its n part b_hn is added to W_hn h_{t-1} here.
             mask: None, or a (B, H) recurrent dropout mask m (``rnnlab.dropout``): W_hh reads m * h_{t-1};
                 the bypass z * h_{t-1} keeps the whole state.
+            ws: a ``rnnlab.workspace.Workspace`` the cache's arrays come from, or None (new arrays).
         Returns:
             out (T, B, H) = h_1..h_T, the final state h_T (B, H), and the cache described above.
         """
         T, B, G = gi.shape
         H = G // 3
         dt = gi.dtype
-        hs = np.empty((T + 1, B, H), dtype=dt)
-        gates = np.empty((T, B, G), dtype=dt)
-        ghn = np.empty((T, B, H), dtype=dt)
+        ws = workspace_of(ws)
+        hs = ws.empty((T + 1, B, H), dt)
+        gates = ws.empty((T, B, G), dt)
+        ghn = ws.empty((T, B, H), dt)
         hs[0] = h0
         # r and z by one exp per step: sigma(a) = 1 / (1 + exp(-a)), so their rows of W_hh and of the input
         # projection are negated first (exact). The gates' buffer holds the negated r, z and the plain n
@@ -108,18 +111,19 @@ class GRUCell:
                 h += n
         return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
 
-    def prepare_backward(self, cache):
+    def prepare_backward(self, cache, ws=None):
         """Add ``coef`` (T, B, 3, H) to the cache, once per cache: the factors
         [(1 - z)(1 - n^2) ghn r(1 - r), (h_{t-1} - n) z(1 - z), (1 - z)(1 - n^2)] that turn dL/dh_t into
-        dr~, dz~, dn~."""
+        dr~, dz~, dn~. ``ws``: the ``rnnlab.workspace.Workspace`` it comes from, or None (new arrays)."""
         if "coef" in cache:
             return
         a = cache["gates"]
         T, B, G = a.shape
         H = G // 3
-        coef = np.empty((T, B, 3, H), dtype=a.dtype)
+        ws = workspace_of(ws)
+        coef = ws.empty((T, B, 3, H), a.dtype)
         blocks = step_blocks(T, B * H)
-        u = np.empty((blocks[0].stop - blocks[0].start, B, H), dtype=a.dtype)
+        u = ws.empty((blocks[0].stop - blocks[0].start, B, H), a.dtype)
         for s in blocks:  # a few steps at a time: the block's dozen passes stay in the cache
             _factors(a[s], cache["hs"][s], cache["ghn"][s], coef[s], u[:s.stop - s.start])
         cache["coef"] = coef

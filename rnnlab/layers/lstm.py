@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..bptt import step_blocks
+from ..workspace import workspace_of
 
 
 def _factors(a, c_prev, tc, coef, oc, u):
@@ -67,7 +68,7 @@ class LSTMCell:
         """b_ih + b_hh: both biases fold into the input projection, computed for all steps at once."""
         return b_ih + b_hh
 
-    def forward(self, gi, state0, W_hh, b_hh, mask=None):
+    def forward(self, gi, state0, W_hh, b_hh, mask=None, ws=None):
         """Run the recurrence over all steps.
 
         Args:
@@ -77,6 +78,7 @@ class LSTMCell:
             b_hh: (4H,) recurrent bias (already inside ``gi``; unused here).
             mask: None, or a (B, H) recurrent dropout mask m (``rnnlab.dropout``): W_hh reads m * h_{t-1}
                 (c_{t-1} is not dropped).
+            ws: a ``rnnlab.workspace.Workspace`` the cache's arrays come from, or None (new arrays).
         Returns:
             out (T, B, H) = h_1..h_T, the final state (h_T, c_T), and the cache described above.
         """
@@ -84,10 +86,11 @@ class LSTMCell:
         H = G // 4
         h0, c0 = state0
         dt = gi.dtype
-        hs = np.empty((T + 1, B, H), dtype=dt)
-        cs = np.empty((T + 1, B, H), dtype=dt)
-        gates = np.empty((T, B, G), dtype=dt)
-        tanh_c = np.empty((T, B, H), dtype=dt)
+        ws = workspace_of(ws)
+        hs = ws.empty((T + 1, B, H), dt)
+        cs = ws.empty((T + 1, B, H), dt)
+        gates = ws.empty((T, B, G), dt)
+        tanh_c = ws.empty((T, B, H), dt)
         hs[0], cs[0] = h0, c0
         # One exp over all four gates per step: sigma(a) = 1 / (1 + exp(-a)) and tanh(a) = 2 sigma(2a) - 1,
         # so the rows of W_hh and of the input projection are scaled by -1 (i, f, o) and -2 (g) first
@@ -118,17 +121,19 @@ class LSTMCell:
         cache = {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
         return hs[1:], (hs[T], cs[T]), cache
 
-    def prepare_backward(self, cache):
-        """Add ``coef`` and ``oc`` (see the module docstring) to the cache, once per cache."""
+    def prepare_backward(self, cache, ws=None):
+        """Add ``coef`` and ``oc`` (see the module docstring) to the cache, once per cache; ``ws``: the
+        ``rnnlab.workspace.Workspace`` they come from, or None (new arrays)."""
         if "coef" in cache:
             return
         a = cache["gates"]
         T, B, G = a.shape
         H = G // 4
-        coef = np.empty((T, B, 4, H), dtype=a.dtype)
-        oc = np.empty((T, B, H), dtype=a.dtype)
+        ws = workspace_of(ws)
+        coef = ws.empty((T, B, 4, H), a.dtype)
+        oc = ws.empty((T, B, H), a.dtype)
         blocks = step_blocks(T, B * H)
-        u = np.empty((blocks[0].stop - blocks[0].start, B, H), dtype=a.dtype)
+        u = ws.empty((blocks[0].stop - blocks[0].start, B, H), a.dtype)
         for s in blocks:  # a few steps at a time: the block's fifteen passes stay in the cache
             _factors(a[s], cache["cs"][s], cache["tanh_c"][s], coef[s], oc[s], u[:s.stop - s.start])
         cache["coef"] = coef

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..workspace import workspace_of
+
 
 def _sigmoid(z, out=None):
     # 1 / (1 + exp(-z)) without overflow warnings: 0.5 * (1 + tanh(z / 2)) is exact and stable.
@@ -41,8 +43,19 @@ def _linear(z, out=None):
 ACTIVATIONS = {"tanh": np.tanh, "sigmoid": _sigmoid, "relu": _relu, "linear": _linear}
 
 
-def activation_grad(nonlinearity: str, h: np.ndarray) -> np.ndarray:
-    """f'(z) expressed through h = f(z)."""
+def activation_grad(nonlinearity: str, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """f'(z) expressed through h = f(z); into ``out`` (h's shape and dtype) when given."""
+    if out is not None:
+        if nonlinearity == "tanh":
+            np.multiply(h, h, out=out)
+            return np.subtract(1.0, out, out=out)
+        if nonlinearity == "sigmoid":
+            np.subtract(1.0, h, out=out)
+            return np.multiply(h, out, out=out)
+        if nonlinearity == "relu":
+            return np.greater(h, 0, out=out)
+        out.fill(1)
+        return out
     if nonlinearity == "tanh":
         return 1.0 - h * h
     if nonlinearity == "sigmoid":
@@ -67,12 +80,12 @@ class RNNCell:
         """b_ih + b_hh: both biases fold into the input projection, computed for all steps at once."""
         return b_ih + b_hh
 
-    def forward(self, gi, h0, W_hh, b_hh, mask=None):
+    def forward(self, gi, h0, W_hh, b_hh, mask=None, ws=None):
         """gi: (T, B, H) input projection with both biases; h0: (B, H); mask: None, or a (B, H) recurrent
-        dropout mask m (``rnnlab.dropout``): W_hh then reads m * h_{t-1} at every step. Returns out, hn,
-        cache."""
+        dropout mask m (``rnnlab.dropout``): W_hh then reads m * h_{t-1} at every step; ws: a
+        ``rnnlab.workspace.Workspace`` the cache comes from, or None (a new array). Returns out, hn, cache."""
         T, B, H = gi.shape
-        hs = np.empty((T + 1, B, H), dtype=gi.dtype)
+        hs = workspace_of(ws).empty((T + 1, B, H), gi.dtype)
         hs[0] = h0
         z = np.empty((B, H), dtype=gi.dtype)
         WT = W_hh.T
@@ -82,10 +95,12 @@ class RNNCell:
             self.f(z, out=hs[t + 1])
         return hs[1:], hs[T], {"hs": hs}
 
-    def prepare_backward(self, cache):
-        """Derivative factors of every step, computed once and kept in the cache."""
+    def prepare_backward(self, cache, ws=None):
+        """Derivative factors of every step, computed once and kept in the cache; ``ws``: the
+        ``rnnlab.workspace.Workspace`` they come from, or None (a new array)."""
         if "dact" not in cache:
-            cache["dact"] = activation_grad(self.nonlinearity, cache["hs"][1:])
+            h = cache["hs"][1:]
+            cache["dact"] = activation_grad(self.nonlinearity, h, workspace_of(ws).empty(h.shape, h.dtype))
 
     def backward_step(self, cache, s, dh, dc=None):
         """Local backward of step(s) ``s`` (an index or a slice of steps) given dL/dh at their outputs.
