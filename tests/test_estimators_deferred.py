@@ -183,3 +183,14 @@ def test_step_derivatives_over_stacked_steps_equal_each_steps(kind, leak):
                                rtol=1e-15, atol=0)
     np.testing.assert_allclose(unit_blocks(spec, stacked), np.stack([direct_diagonal(spec, sv) for sv in svs]),
                                rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("window", [2, 5, 32])
+@pytest.mark.parametrize("every", [1, 4, 13])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_deferred_uoro_equals_the_per_step_update(kind, every, window):
+    layer, x, dout = problem(kind)
+    est = make_estimator("uoro", layer, seed=7)
+    est.window = window
+    pairs = run_both(est, PlainUORO(layer, seed=7), layer, x, dout, every)
+    assert_pairs_close(pairs, rtol=1e-12)

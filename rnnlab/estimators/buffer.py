@@ -15,12 +15,13 @@ class StepBuffer:
 
     def __init__(self, capacity: int = 32):
         self.n = 0
-        self._capacity = max(1, int(capacity))
+        self._capacity = min(max(1, int(capacity)), 64)    # grows when more steps come
         self._arrays = {}
         self._fill = {}
 
     def add(self) -> None:
-        """Make row n (the new step's) and count it; its entries start at each array's fill value."""
+        """Make row n (the new step's) and count it. Its entries are left as they were (the fill value, or
+        an earlier step's): the caller writes them, and parts it never writes keep the fill value."""
         if self.n == self._capacity:
             self._capacity *= 2
             for k, a in self._arrays.items():
@@ -28,16 +29,14 @@ class StepBuffer:
                 grown[:self.n] = a[:self.n]
                 self._arrays[k] = grown
         self.n += 1
-        for k, a in self._arrays.items():
-            a[self.n - 1] = self._fill[k]
 
-    def put(self, name: str, value, where=Ellipsis, shape=None, fill: float = 0.0) -> None:
+    def put(self, name: str, value, where=Ellipsis, shape=None, dtype=None, fill: float = 0.0) -> None:
         """Row n-1 of ``name`` (or its part ``where``) <- value. The array is allocated at its first put,
-        of row shape ``shape`` (default value's) filled with ``fill``."""
+        of row shape ``shape`` and ``dtype`` (default value's) filled with ``fill``."""
         value = np.asarray(value)
         if name not in self._arrays:
             row = value.shape if shape is None else tuple(shape)
-            self._arrays[name] = np.full((self._capacity,) + row, fill, dtype=value.dtype)
+            self._arrays[name] = np.full((self._capacity,) + row, fill, dtype=value.dtype if dtype is None else dtype)
             self._fill[name] = fill
         self._arrays[name][self.n - 1][where] = value
 

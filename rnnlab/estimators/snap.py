@@ -73,8 +73,7 @@ class DiagonalTrace(Estimator):
         w = self._self_weights()
         if w is not None:
             kept.put("w", w)
-        if "signal" not in kept:
-            kept.put("signal", np.zeros((self.B, H), dtype=self.dtype))
+        kept.put("signal", 0.0, shape=(self.B, H), dtype=self.dtype)
 
     def _learn(self, dh_t):
         if self._kept.n:    # before any step the trace is zero
