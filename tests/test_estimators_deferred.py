@@ -16,6 +16,7 @@ from rnnlab.estimators.jacobians import (
     state_jvp,
     step_forward,
 )
+from rnnlab.estimators.uoro import SignStream
 from rnnlab.layers import make_layer
 
 
@@ -60,10 +61,11 @@ class PlainTrace:
 
 class PlainUORO:
     """UORO with theta~ written out and updated at every step (the rho's from its norms), drawing its
-    signs as the estimator does (``Generator.choice`` of [-1, 1] per step, one draw, same seed)."""
+    signs as the estimator does (the same sign stream, same seed)."""
 
-    def __init__(self, layer, seed):
-        self.layer, self.spec, self.rng = layer, cell_spec(layer), np.random.default_rng(seed)
+    def __init__(self, layer, seed, block):
+        self.layer, self.spec = layer, cell_spec(layer)
+        self.nu = SignStream(np.random.default_rng(seed), block, np.float64)
 
     def reset(self, B):
         G, H, P = self.spec.gates, self.spec.hidden, self.spec.parts
@@ -76,7 +78,7 @@ class PlainUORO:
         spec, p = self.spec, self.layer.params
         self.st, sv = step_forward(spec, p, x_t, self.st)
         s_fwd = state_jvp(spec, sv, p["weight_hh_l0"], self.s)
-        nu = self.rng.choice(np.array([-1.0, 1.0]), size=(1,) + self.s.shape)[0]
+        nu = self.nu.next((1,) + self.s.shape)[0]
         dgi, dgh, _, _ = local_vjp(spec, sv, nu)
         ui, uh = inputs_u(sv)
         nuM = np.concatenate([dgi[:, :, None] * ui[:, None, :], dgh[:, :, None] * uh[:, None, :]], axis=2)
@@ -192,5 +194,17 @@ def test_deferred_uoro_equals_the_per_step_update(kind, every, window):
     layer, x, dout = problem(kind)
     est = make_estimator("uoro", layer, seed=7)
     est.window = window
-    pairs = run_both(est, PlainUORO(layer, seed=7), layer, x, dout, every)
+    pairs = run_both(est, PlainUORO(layer, seed=7, block=window), layer, x, dout, every)
     assert_pairs_close(pairs, rtol=1e-12)
+
+
+def test_sign_stream_is_fair_and_continues_across_blocks():
+    """Signs are +-1, half each (binomial: within 5 standard deviations), and a stream drawn in blocks
+    of 3 steps hands out the blocks' steps in order."""
+    s = SignStream(np.random.default_rng(0), 3, np.float32)
+    draws = np.stack([s.next((4, 250)) for _ in range(8)])
+    assert draws.dtype == np.float32 and set(np.unique(draws)) == {-1.0, 1.0}
+    assert abs(draws.sum()) <= 5 * np.sqrt(draws.size)
+    assert abs(np.mean(draws[1:] * draws[:-1])) <= 5 / np.sqrt(draws[1:].size)      # steps uncorrelated
+    again = SignStream(np.random.default_rng(0), 3, np.float32)
+    np.testing.assert_array_equal(np.stack([again.next((4, 250)) for _ in range(8)]), draws)

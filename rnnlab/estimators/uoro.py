@@ -18,8 +18,6 @@ Every draw is an independent estimate; ``draws`` of them run as one batched comp
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .base import Estimator
@@ -35,6 +33,34 @@ def _ratio_sqrt(num, den):
     out = np.ones(ok.shape, dtype=num.dtype)
     np.divide(num, den, out=out, where=ok)
     return np.sqrt(out, out=out)
+
+
+def _ratio_root4(num2, den2):
+    """(num2 / den2)^(1/4) = sqrt(num / den) from the squares num2 = num^2, den2 = den^2 (>= 0), 1 where
+    either is 0; in num2's dtype."""
+    out = _ratio_sqrt(num2, den2)
+    return np.sqrt(out, out=out)
+
+
+class SignStream:
+    """Random signs nu_t (E[nu nu^T] = I), drawn ``block`` steps at a time from random bytes (one bit
+    each: a third of the cost of drawing bounded integers, which dominated the step)."""
+
+    def __init__(self, rng, block: int, dtype):
+        self.rng, self.block = rng, block
+        self._lut = np.array([-1.0, 1.0], dtype=dtype)
+        self._drawn, self._next = None, 0
+
+    def next(self, shape) -> np.ndarray:
+        """The next step's signs, an array of ``shape`` (read-only)."""
+        if self._drawn is None or self._drawn.shape[1:] != shape or self._next == len(self._drawn):
+            n = self.block * int(np.prod(shape))
+            bits = np.unpackbits(np.frombuffer(self.rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
+            self._drawn = self._lut[bits].reshape((self.block,) + tuple(shape))
+            self._drawn.flags.writeable = False
+            self._next = 0
+        self._next += 1
+        return self._drawn[self._next - 1]
 
 
 class UORO(Estimator):
@@ -65,7 +91,9 @@ class UORO(Estimator):
         self.T = None                                     # (R, B, G H, K), or None while zero
         self.N = np.zeros((R, B), dtype=self.dtype)       # ||theta~ / alpha||^2
         self._coef_T = np.zeros((R, B), dtype=self.dtype)  # the learning signals' weight on T, not yet used
-        self._kept = StepBuffer(self.window)              # dgi, dgh (R, B, G H), u (B, K), f and the weight (R, B)
+        self._kept = StepBuffer(self.window)              # dgi, dgh (R, B, G H), u (B, K), f and c (R, B)
+        if not hasattr(self, "_nu"):
+            self._nu = SignStream(self.rng, self.window, self.dtype)   # drawn ahead, kept across sequences
         self._pending = False                             # learning signals not yet in the gradient
         self._flush = False
 
@@ -75,23 +103,25 @@ class UORO(Estimator):
         R, B, S = self.s.shape
         I, Ki = self.layer.input_size, self.layer.input_size + 1
         s_fwd = state_jvp(self.spec, sv, self.params["weight_hh_l0"], self.s)        # (R, B, S)
-        # Generator.choice([-1, 1]) draws exactly these integers: the same signs, half the time
-        nu = (2 * self.rng.integers(0, 2, size=(R, B, S)) - 1).astype(self.dtype)
+        nu = self._nu.next((R, B, S))
         dgi, dgh, _, _ = local_vjp(self.spec, sv, nu)                               # (R, B, G H)
         kept = self._kept
         kept.add()
         kept.put("u", sv["x"], np.s_[..., :I], shape=(B, I + self.spec.hidden + 2), fill=1.0)   # [x, 1, h, 1]
         kept.put("u", sv["h_prev"], np.s_[..., Ki:-1])
         u = kept.row("u")
-        ui, uh = u[:, :Ki], u[:, Ki:]
         # ||nu^T Mbar_t||^2 = <w_t, w_t>: a product of norms, no need to build w_t
-        gi, gh = np.einsum("rbk,rbk->rb", dgi, dgi), (None if self.spec.shared else np.einsum("rbk,rbk->rb", dgh, dgh))
-        qi, qh = np.einsum("bk,bk->b", ui, ui), np.einsum("bk,bk->b", uh, uh)
-        w2 = gi * (qi + qh) if self.spec.shared else gi * qi + gh * qh
-        rho0 = _ratio_sqrt(np.abs(self.alpha) * np.sqrt(self.N), np.sqrt(np.einsum("rbk,rbk->rb", s_fwd, s_fwd)))
-        rho1 = _ratio_sqrt(np.sqrt(w2), math.sqrt(S))                                 # ||nu|| = sqrt(S)
+        if self.spec.shared:
+            w2 = np.einsum("rbk,rbk->rb", dgi, dgi) * np.einsum("bk,bk->b", u, u)
+        else:
+            ui, uh = u[:, :Ki], u[:, Ki:]
+            w2 = (np.einsum("rbk,rbk->rb", dgi, dgi) * np.einsum("bk,bk->b", ui, ui)
+                  + np.einsum("rbk,rbk->rb", dgh, dgh) * np.einsum("bk,bk->b", uh, uh))
+        # rho0 = sqrt(||theta~|| / ||J s~||), rho1 = sqrt(||nu^T Mbar|| / ||nu||), from the squared norms
+        rho0 = _ratio_root4(self.alpha * self.alpha * self.N, np.einsum("rbk,rbk->rb", s_fwd, s_fwd))
+        rho1 = _ratio_root4(w2, S)                                                   # ||nu||^2 = S
         self.s = rho0[..., None] * s_fwd + rho1[..., None] * nu
-        self.alpha = self.alpha / rho0
+        self.alpha = self.alpha / rho0                                               # > 0
         f = 1.0 / (rho1 * self.alpha)
         # N <- ||theta~_{t-1} / alpha + f w_t||^2 = N + 2 f <., w_t> + f^2 <w_t, w_t>
         cross = self._inner(dgi, dgh, u, kept.n - 1)
@@ -100,9 +130,8 @@ class UORO(Estimator):
         if not self.spec.shared:
             kept.put("dgh", dgh)
         kept.put("f", f)
-        kept.put("coef", 0.0, shape=f.shape, dtype=self.dtype)
-        a = np.abs(self.alpha)
-        if a.max() > 1e8 or a.min() < 1e-8:
+        kept.put("c", 0.0, shape=f.shape, dtype=self.dtype)
+        if self.alpha.max() > 1e8 or self.alpha.min() < 1e-8:
             self._write_out()
 
     def _inner(self, dgi, dgh, u, n):
@@ -133,9 +162,10 @@ class UORO(Estimator):
     def _learn(self, dh_t):
         H = self.spec.hidden
         c = np.einsum("rbh,bh->rb", self.s[..., :H], dh_t) * self.alpha         # dL_t/dh_t . s~_t, times alpha
-        self._coef_T += c
-        if self._kept.n:
-            self._kept["coef"][...] += c
+        if self._kept.n:            # weighs T and every kept term: summed at the next _accumulate
+            self._kept.row("c")[...] += c
+        else:
+            self._coef_T += c
         self._pending = True
 
     def _grads(self):
@@ -151,13 +181,18 @@ class UORO(Estimator):
         R, B = self.alpha.shape
         G, H, Ki = self.spec.gates, self.spec.hidden, self.layer.input_size + 1
         g = np.zeros((R, G * H, Ki + H + 1), dtype=self.dtype)
-        if self.T is not None:
-            g += np.matmul(self._coef_T[:, None, :], self.T.reshape(R, B, -1)).reshape(g.shape)
         kept = self._kept
         n = kept.n
+        coef_T = self._coef_T
+        if n:
+            # the weight of kept term s: the c_t of the steps t >= s; T's: all of them
+            coef = np.cumsum(kept["c"][::-1], axis=0)[::-1]                         # (n, R, B)
+            coef_T = coef_T + coef[0]
+        if self.T is not None:
+            g += np.matmul(coef_T[:, None, :], self.T.reshape(R, B, -1)).reshape(g.shape)
         if n:
             U = kept["u"].reshape(n * B, -1)                                        # (n B, K)
-            w = (kept["coef"] * kept["f"])[..., None]                               # (n, R, B, 1)
+            w = (coef * kept["f"])[..., None]                                       # (n, R, B, 1)
             Ci = (w * kept["dgi"]).transpose(1, 3, 0, 2).reshape(R, G * H, n * B)
             if self.spec.shared:
                 g += np.matmul(Ci, U)
@@ -165,7 +200,7 @@ class UORO(Estimator):
                 Ch = (w * kept["dgh"]).transpose(1, 3, 0, 2).reshape(R, G * H, n * B)
                 g[..., :Ki] += np.matmul(Ci, U[:, :Ki])
                 g[..., Ki:] += np.matmul(Ch, U[:, Ki:])
-            kept["coef"][...] = 0.0
+            kept["c"][...] = 0.0
         self._coef_T[...] = 0.0
         self._pending = False
         g = g.reshape(R, G, H, -1)
@@ -194,7 +229,7 @@ class UORO(Estimator):
                 self.T += W
             kept.clear()
         if self.T is not None:
-            if np.any((np.abs(self.alpha) > 1e8) | (np.abs(self.alpha) < 1e-8)):
+            if self.alpha.max() > 1e8 or self.alpha.min() < 1e-8:
                 self.T *= self.alpha[..., None, None]
                 self.alpha[...] = 1.0
             T2 = self.T.reshape(self.T.shape[0], self.T.shape[1], -1)
