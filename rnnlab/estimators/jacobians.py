@@ -135,7 +135,7 @@ def local_jvp(spec: CellSpec, sv: dict, dgi, dgh, vh=None, vc=None):
     if spec.shared:
         dz = dgi if dgh is None else (dgh if dgi is None else dgi + dgh)
     if spec.kind == "rnn":
-        dh = (spec.leak * sv["fp"]) * dz
+        dh = sv["fp"] * dz if spec.leak == 1.0 else (spec.leak * sv["fp"]) * dz
         if spec.leak != 1.0 and vh is not None:
             dh = dh + (1.0 - spec.leak) * vh
         return dh
@@ -172,7 +172,7 @@ def local_vjp(spec: CellSpec, sv: dict, u):
     H = spec.hidden
     uh = u[..., :H]
     if spec.kind == "rnn":
-        dz = (spec.leak * sv["fp"]) * uh
+        dz = sv["fp"] * uh if spec.leak == 1.0 else (spec.leak * sv["fp"]) * uh
         return dz, dz, (None if spec.leak == 1.0 else (1.0 - spec.leak) * uh), None
     if spec.kind == "lstm":
         i, f, g, o, tc = sv["i"], sv["f"], sv["g"], sv["o"], sv["tc"]

@@ -38,6 +38,9 @@ def _ratio_sqrt(num, den):
 def _ratio_root4(num2, den2):
     """(num2 / den2)^(1/4) = sqrt(num / den) from the squares num2 = num^2, den2 = den^2 (>= 0), 1 where
     either is 0; in num2's dtype."""
+    if (num2 * den2).all():     # the usual case, in three calls (a zero, or an underflow, takes the long way)
+        out = num2 / den2
+        return np.sqrt(np.sqrt(out, out=out), out=out)
     out = _ratio_sqrt(num2, den2)
     return np.sqrt(out, out=out)
 
@@ -119,7 +122,7 @@ class UORO(Estimator):
                   + np.einsum("rbk,rbk->rb", dgh, dgh) * np.einsum("bk,bk->b", uh, uh))
         # rho0 = sqrt(||theta~|| / ||J s~||), rho1 = sqrt(||nu^T Mbar|| / ||nu||), from the squared norms
         rho0 = _ratio_root4(self.alpha * self.alpha * self.N, np.einsum("rbk,rbk->rb", s_fwd, s_fwd))
-        rho1 = _ratio_root4(w2, S)                                                   # ||nu||^2 = S
+        rho1 = _ratio_root4(w2, np.asarray(S, dtype=self.dtype))                    # ||nu||^2 = S
         self.s = rho0[..., None] * s_fwd + rho1[..., None] * nu
         self.alpha = self.alpha / rho0                                               # > 0
         f = 1.0 / (rho1 * self.alpha)
@@ -139,8 +142,9 @@ class UORO(Estimator):
         Ki = self.layer.input_size + 1
         kept, out = self._kept, 0.0
 
-        def dots(kept_v, v):     # kept_v (n, ..., B, k) . v (..., B, k) -> (..., B, n), as batched products
-            return np.matmul(np.moveaxis(kept_v, 0, -2), v[..., None])[..., 0]
+        def dots(kept_v, v):     # kept_v (n, [R,] B, k) . v ([R,] B, k) -> ([R,] B, n), as batched products
+            axes = (1, 0, 2) if kept_v.ndim == 3 else (1, 2, 0, 3)
+            return np.matmul(kept_v.transpose(axes), v[..., None])[..., 0]
 
         if n:
             U = kept["u"][:n]                                                     # (n, B, K)
