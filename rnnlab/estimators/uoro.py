@@ -46,8 +46,9 @@ def _ratio_root4(num2, den2):
 
 
 class SignStream:
-    """Random signs nu_t (E[nu nu^T] = I), drawn ``block`` steps at a time from random bytes (one bit
-    each: a third of the cost of drawing bounded integers, which dominated the step)."""
+    """Random signs nu_t (E[nu nu^T] = I), drawn ``block`` steps at a time (fewer when a step's signs are
+    many: at most about 2^20 per draw) from random bytes, one bit each: a third of the cost of drawing
+    bounded integers, which took a large part of UORO's step."""
 
     def __init__(self, rng, block: int, dtype):
         self.rng, self.block = rng, block
@@ -57,9 +58,11 @@ class SignStream:
     def next(self, shape) -> np.ndarray:
         """The next step's signs, an array of ``shape`` (read-only)."""
         if self._drawn is None or self._drawn.shape[1:] != shape or self._next == len(self._drawn):
-            n = self.block * int(np.prod(shape))
+            size = int(np.prod(shape))
+            steps = max(1, min(self.block, 2 ** 20 // max(size, 1)))
+            n = steps * size
             bits = np.unpackbits(np.frombuffer(self.rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
-            self._drawn = self._lut[bits].reshape((self.block,) + tuple(shape))
+            self._drawn = self._lut[bits].reshape((steps,) + tuple(shape))
             self._drawn.flags.writeable = False
             self._next = 0
         self._next += 1
