@@ -52,4 +52,5 @@ class StepBuffer:
         return name in self._arrays
 
     def clear(self) -> None:
+        """Forget the kept steps (the arrays stay allocated for the next ones)."""
         self.n = 0
