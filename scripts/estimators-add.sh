@@ -2,7 +2,8 @@
 # The Add task of Marschall et al. (2020) trained online with every gradient algorithm of rnnlab.estimators:
 # t2 = 10 (t1 = 5) beyond truncated BPTT's window of 5, a tanh RNN of 32 units, 16 streams, Adam, an update
 # every step. Writes OUT/<estimator>/results.json (with the learning curve) and prints one table.
-#   bash scripts/estimators-add.sh [OUT]        (STEPS=20000 LR=0.001 SEEDS=1 to change the budget)
+#   bash scripts/estimators-add.sh [OUT]        (STEPS=20000 LR=0.001 SEEDS=1 to change the budget,
+#                                               LENGTHS=10 for t2, t1 = ceil(t2 / 2); ESTIMATORS="...")
 #   BUDGET=60 bash scripts/estimators-add.sh OUT   matched compute: every run trains for 60 s of wall-clock
 #                                                  time instead (--budget-seconds); the table gives the steps
 #                                                  each one got through and its final loss
@@ -11,6 +12,7 @@ OUT=${1:-runs/estimators-add}
 STEPS=${STEPS:-20000}
 LR=${LR:-0.001}
 SEEDS=${SEEDS:-1}
+LENGTHS=${LENGTHS:-10}
 BUDGET=${BUDGET:-}
 LIMIT=()
 if [ -n "$BUDGET" ]; then
@@ -20,7 +22,7 @@ fi
 RNNLAB=${RNNLAB:-rnnlab}
 PY=${PY:-python}
 for est in ${ESTIMATORS:-tbptt-5 rtrl uoro kf-rtrl snap-1 rflo eprop}; do
-  "$RNNLAB" experiment add --lengths 10 --models rnn-tanh --seeds "$SEEDS" --hidden 32 --batch-size 16 \
+  "$RNNLAB" experiment add --lengths "$LENGTHS" --models rnn-tanh --seeds "$SEEDS" --hidden 32 --batch-size 16 \
     --steps "$STEPS" --eval-every 2000 --eval-sequences 500 --lr "$LR" --estimator "$est" --quiet \
     "${LIMIT[@]}" --out "$OUT/$est" > /dev/null
   echo "done: $est" >&2

@@ -3,9 +3,10 @@
 One call runs one whole sequence (T steps, B sequences) through the algorithm's ``sequence_gradient``;
 the row's time is per call, the throughput in time steps. Per algorithm the exponent of time ~ n^p is
 fitted by least squares on log time against log n (over all sizes, and between the two largest, since a fixed
-cost per step of NumPy calls flattens the fit at small n): RTRL should be near 4 (its J_t M_{t-1} product has
-S^2 P ~ n^4 terms), UORO and SnAp-1 near 2 (O(n^2) per step, like BPTT's). At n = 128 the ratio to
-BPTT (the layer's forward and backward) is printed: target, UORO and SnAp-1 within 3x of BPTT's time.
+cost per step of NumPy calls flattens the fit at small n; BPTT, UORO and SnAp-1 run up to n = 512 for that
+reason): RTRL should be near 4 (its J_t M_{t-1} product has S^2 P ~ n^4 terms), UORO and SnAp-1 near 2
+(O(n^2) per step, like BPTT's). At n = 128 the ratio to BPTT (the layer's forward and backward) is printed:
+target, UORO and SnAp-1 within 3x of BPTT's time.
 Peak memory (child process, RSS): stored BPTT against checkpointed BPTT on a long sequence (T states
 against about 2 sqrt(T)).
 """
@@ -39,8 +40,9 @@ def fitted_exponent(ns, seconds) -> float:
 def run(ctx: Context) -> list:
     cfg = ctx.config
     T, B = cfg.pick((20, 8), (4, 2))
-    sizes = {"bptt": cfg.pick([32, 64, 128, 256], [4, 8]), "uoro": cfg.pick([32, 64, 128, 256], [4, 8]),
-             "snap-1": cfg.pick([32, 64, 128, 256], [4, 8]), "kf-rtrl": cfg.pick([32, 64, 128, 256], [4, 8]),
+    # n = 512 for the O(n^2) algorithms: below it a fixed cost per step (NumPy calls) is most of their time
+    sizes = {"bptt": cfg.pick([32, 64, 128, 256, 512], [4, 8]), "uoro": cfg.pick([32, 64, 128, 256, 512], [4, 8]),
+             "snap-1": cfg.pick([32, 64, 128, 256, 512], [4, 8]), "kf-rtrl": cfg.pick([32, 64, 128, 256], [4, 8]),
              "rtrl": cfg.pick([16, 24, 32, 48, 64], [4, 8])}
     targets = {"rtrl": "~4", "uoro": "~2", "snap-1": "~2", "kf-rtrl": "~3", "bptt": "~2"}
     rows, per = [], {}

@@ -32,7 +32,6 @@ import numpy as np
 
 from ..bptt import bptt
 from ..errors import ConfigError
-from .jacobians import direct_diagonal
 from .snap import DiagonalTrace
 
 
@@ -41,8 +40,7 @@ class EProp(DiagonalTrace):
 
     name = "eprop"
 
-    def _blocks(self, sv):
-        return direct_diagonal(self.spec, sv)
+    # the trace follows the direct path only: DiagonalTrace's blocks without self-connections
 
 
 class RFLO(EProp):
@@ -58,9 +56,12 @@ class RFLO(EProp):
 
 class EPropExact(EProp):
     """e-prop with the exact learning signal (the network part of BPTT's adjoint); every cell with
-    rnnlab's layers (no leak, since BPTT runs through the layer)."""
+    rnnlab's layers (no leak, since BPTT runs through the layer). The signal of a step is known only at
+    the ``gradient`` call, so the steps since the last one stay in the trace's factored form (no
+    ``window``) and take it then."""
 
     name = "eprop-exact"
+    window = None
 
     def __init__(self, layer, leak: float = 1.0, **kw):
         super().__init__(layer, leak=leak, **kw)
@@ -72,12 +73,11 @@ class EPropExact(EProp):
         self._chunk_start()
 
     def _chunk_start(self):
-        self.state0, self.xs, self.douts, self.traces = self.state.copy(), [], [], []
+        self.state0, self.xs, self.douts = self.state.copy(), [], []
 
     def _advance(self, sv, state):
-        super()._advance(sv, state)
+        super()._advance(sv, state)      # the first step after a gradient call writes the trace out
         self.xs.append(sv["x"])
-        self.traces.append(self.E[0].copy())                      # (B, G, H, K): the h part of eps_t
 
     def _learn(self, dh_t):
         self.douts.append(dh_t)
@@ -94,9 +94,7 @@ class EPropExact(EProp):
             _, dgh, _ = bptt(self.layer.cell, cache[0], W_hh, dout)
             signal = dout.copy()
             signal[:-1] += dgh[1:] @ W_hh                           # L_t = dL_t/dh_t + dL/dgh_{t+1} W_hh
-            g = np.einsum("tbgjm,tbj->gjm", np.stack(self.traces), signal)
-            Ki = self.layer.input_size + 1
-            self._gi[0] += g[:, :, :Ki]
-            self._gh[0] += g[:, :, Ki:]
+            self._kept["signal"][...] = signal                     # the kept steps are this chunk's
+            self._last = T - 1
         self._chunk_start()
         return super()._grads()

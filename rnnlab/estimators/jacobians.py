@@ -135,7 +135,7 @@ def local_jvp(spec: CellSpec, sv: dict, dgi, dgh, vh=None, vc=None):
     if spec.shared:
         dz = dgi if dgh is None else (dgh if dgi is None else dgi + dgh)
     if spec.kind == "rnn":
-        dh = (spec.leak * sv["fp"]) * dz
+        dh = sv["fp"] * dz if spec.leak == 1.0 else (spec.leak * sv["fp"]) * dz
         if spec.leak != 1.0 and vh is not None:
             dh = dh + (1.0 - spec.leak) * vh
         return dh
@@ -172,7 +172,7 @@ def local_vjp(spec: CellSpec, sv: dict, u):
     H = spec.hidden
     uh = u[..., :H]
     if spec.kind == "rnn":
-        dz = (spec.leak * sv["fp"]) * uh
+        dz = sv["fp"] * uh if spec.leak == 1.0 else (spec.leak * sv["fp"]) * uh
         return dz, dz, (None if spec.leak == 1.0 else (1.0 - spec.leak) * uh), None
     if spec.kind == "lstm":
         i, f, g, o, tc = sv["i"], sv["f"], sv["g"], sv["o"], sv["tc"]
@@ -206,66 +206,80 @@ def state_vjp(spec: CellSpec, sv: dict, W_hh, u):
     return u_prev, dgi, dgh
 
 
-def _block_tangents(spec: CellSpec, B: int, dtype):
-    """(G, B, G H): tangent g is 1 on every unit of gate block g, 0 elsewhere."""
-    G, H = spec.gates, spec.hidden
-    e = np.zeros((G, B, G * H), dtype=dtype)
-    for k in range(G):
-        e[k, :, k * H:(k + 1) * H] = 1.0
-    return e
+_TANGENTS = {}
+
+
+def _block_tangents(spec: CellSpec, ndim: int, dtype):
+    """(G, 1, ..., 1, G H) with ``ndim`` ones: tangent g is 1 on every unit of gate block g, 0 elsewhere
+    (broadcast over the step's leading axes; built once per shape, read-only)."""
+    key = (spec.gates, spec.hidden, ndim, np.dtype(dtype))
+    if key not in _TANGENTS:
+        G, H = spec.gates, spec.hidden
+        e = np.zeros((G,) + (1,) * ndim + (G * H,), dtype=dtype)
+        for k in range(G):
+            e[k, ..., k * H:(k + 1) * H] = 1.0
+        e.flags.writeable = False
+        _TANGENTS[key] = e
+    return _TANGENTS[key]
 
 
 def immediate(spec: CellSpec, sv: dict):
-    """D^i_t = ds_t/dgi_t and D^h_t = ds_t/dgh_t, each (B, G, S): entry [b, g, p H + j] is
+    """D^i_t = ds_t/dgi_t and D^h_t = ds_t/dgh_t, each (..., B, G, S): entry [b, g, p H + j] is
     d s_{p, j} / d a_{g, j} (the step is element-wise across units, so nothing else is nonzero).
-    For the RNN and LSTM the two are the same array."""
+    For the RNN and LSTM the two are the same array. ``sv``'s arrays may carry leading axes (several
+    steps' saved factors stacked: (L, B, ·)), and so does the result."""
     h = sv["h_prev"]
-    e = _block_tangents(spec, h.shape[0], h.dtype)
-    Di = np.moveaxis(local_jvp(spec, sv, e, None), 0, 1)            # (B, G, S)
+    e = _block_tangents(spec, h.ndim - 1, h.dtype)
+    Di = np.moveaxis(local_jvp(spec, sv, e, None), 0, -2)           # (..., B, G, S)
     if spec.shared:
         return Di, Di
-    return Di, np.moveaxis(local_jvp(spec, sv, None, e), 0, 1)
+    return Di, np.moveaxis(local_jvp(spec, sv, None, e), 0, -2)
 
 
-def _unit_diagonal_blocks(spec: CellSpec, sv: dict, W_hh, network: bool):
+def self_connections(spec: CellSpec, W_hh):
+    """W_hh[g H + j, j] for every gate block g and unit j, (G H,): the network path's part of J_t's
+    per-unit blocks. A copy, so that the weights may change after the step."""
+    G, H = spec.gates, spec.hidden
+    return np.diagonal(W_hh.reshape(G, H, H), axis1=1, axis2=2).reshape(-1).copy()
+
+
+def unit_blocks(spec: CellSpec, sv: dict, w_self=None):
+    """The per-unit blocks of J_t, (..., B, P_out, P_in, H): entry [b, q, p, j] = d s_{q, j, t} /
+    d s_{p, j, t-1}, with the network path through the self-connections ``w_self`` ((..., 1, G H),
+    ``self_connections``; None: the direct path only). ``sv`` may carry leading axes, as in ``immediate``."""
     h = sv["h_prev"]
-    B, H = h.shape
-    ones = np.ones((B, H), dtype=h.dtype)
-    dgh = None
-    if network:  # the self-connection of unit j in each gate block: W_hh[g H + j, j]
-        G = spec.gates
-        diag = W_hh.reshape(G, H, H)[:, np.arange(H), np.arange(H)].reshape(-1)   # (G H,)
-        dgh = np.broadcast_to(diag, (B, G * H))
-    if dgh is None:
-        dgh = np.zeros((B, spec.gates * H), dtype=h.dtype)
-    cols = [local_jvp(spec, sv, None, dgh, ones, None)]               # d s_{., j} / d h_{t-1, j}
-    if spec.parts == 2:
-        cols.append(local_jvp(spec, sv, None, np.zeros_like(dgh), None, ones))   # d s_{., j} / d c_{t-1, j}
+    H, GH = spec.hidden, spec.gates * spec.hidden
+    dgh = np.zeros((1, GH), dtype=h.dtype) if w_self is None else w_self
+    one = np.ones((1, H), dtype=h.dtype)
+    cols = [local_jvp(spec, sv, None, dgh, one, None)]                # d s_{., j} / d h_{t-1, j}
+    if spec.parts == 2:                                                # d s_{., j} / d c_{t-1, j}
+        cols.append(local_jvp(spec, sv, None, np.zeros((1, GH), dtype=h.dtype), None, one))
     P = spec.parts
-    return np.stack([c.reshape(B, P, H) for c in cols], axis=2)       # (B, P_out, P_in, H)
+    lead = np.broadcast_shapes(h.shape, cols[0].shape[:-1] + (H,))[:-1]
+    return np.stack([np.broadcast_to(c, lead + (P * H,)).reshape(lead + (P, H)) for c in cols], axis=-2)
 
 
 def jacobian_diagonal(spec: CellSpec, sv: dict, W_hh):
     """The per-unit blocks of J_t: (B, P, P, H), entry [b, q, p, j] = d s_{q, j, t} / d s_{p, j, t-1}
     (1x1 for RNN and GRU, 2x2 (h, c) for the LSTM): what SnAp-1 keeps of J_t."""
-    return _unit_diagonal_blocks(spec, sv, W_hh, network=True)
+    return unit_blocks(spec, sv, self_connections(spec, W_hh))
 
 
 def direct_diagonal(spec: CellSpec, sv: dict):
     """The per-unit blocks of J_t without the network path (pre-activations held fixed): what e-prop's
     eligibility traces and RFLO keep of J_t. Zero for rnnlab's RNN, (1 - alpha) for a leaky one, z for
     the GRU, [[0, o (1 - tanh(c)^2) f], [0, f]] for the LSTM."""
-    return _unit_diagonal_blocks(spec, sv, None, network=False)
+    return unit_blocks(spec, sv, None)
 
 
 # -- parameters in the (G, H, K) layout of the influence matrices ---------------------------------
 
 def inputs_u(sv: dict):
-    """u^i_t = [x_t, 1] (B, I+1) and u^h_t = [h_{t-1}, 1] (B, H+1): W_ih and b_ih multiply the first,
-    W_hh and b_hh the second."""
+    """u^i_t = [x_t, 1] (..., B, I+1) and u^h_t = [h_{t-1}, 1] (..., B, H+1): W_ih and b_ih multiply the
+    first, W_hh and b_hh the second."""
     x, h = sv["x"], sv["h_prev"]
-    one = np.ones((x.shape[0], 1), dtype=h.dtype)
-    return np.concatenate([x, one], axis=1), np.concatenate([h, one], axis=1)
+    one = np.ones(x.shape[:-1] + (1,), dtype=h.dtype)
+    return np.concatenate([x, one], axis=-1), np.concatenate([h, one], axis=-1)
 
 
 def grads_from_groups(spec: CellSpec, gi, gh) -> dict:
