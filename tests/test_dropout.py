@@ -8,6 +8,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.lm import LanguageModel
 
 torch = pytest.importorskip("torch")
+from torch_oracle import assert_lm_matches  # noqa: E402
 
 
 def t(a):
@@ -37,11 +38,7 @@ def test_dropout_gradient_matches_torch_with_the_same_masks(cell):
         w = {f"{n}_l0": P[f"rnn.{n}_l{l}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
         inp, _ = torch.func.functional_call(mods[l], w, (inp,))
     z = (inp * t(m.output)) @ P["decoder.weight"].T + P["decoder.bias"]
-    ref = torch.nn.functional.cross_entropy(z.reshape(-1, V), t(y.reshape(-1)), ignore_index=-1)
-    ref.backward()
-    assert abs(loss - ref.item()) <= 1e-12 * ref.item()
-    for k, p in P.items():
-        np.testing.assert_allclose(grads[k], p.grad.numpy(), rtol=1e-9, atol=1e-13, err_msg=k)
+    assert_lm_matches(loss, grads, z, y, P)
 
 
 def test_dropout_gradient_matches_finite_differences_class_output():
@@ -63,10 +60,12 @@ def test_dropout_gradient_matches_finite_differences_class_output():
             assert abs((lp - lm_) / 2e-6 - grads[name].reshape(-1)[i]) <= 1e-8, (name, i)
 
 
-def test_dropout_is_off_without_a_key_and_seeded_with_one():
+@pytest.mark.parametrize("kw", [{"dropout": 0.5}, {"cell": "lstm", "dropout_recurrent": 0.5}])
+def test_dropout_is_off_without_a_key_and_seeded_with_one(kw):
+    """Both kinds of dropout (the non-recurrent masks, and the recurrent one of test_dropout_recurrent.py)."""
     rng = np.random.default_rng(2)
-    a = LanguageModel(10, 6, embedding_size=3, dtype=np.float64, seed=1, dropout=0.5)
-    b = LanguageModel(10, 6, embedding_size=3, dtype=np.float64, seed=1)
+    a = LanguageModel(10, 6, embedding_size=3, dtype=np.float64, seed=1, **kw)
+    b = LanguageModel(10, 6, embedding_size=3, dtype=np.float64, seed=1, cell=kw.get("cell", "rnn"))
     x, y = rng.integers(0, 10, (4, 3)), rng.integers(0, 10, (4, 3))
     assert a.loss(x, y)[0] == b.loss(x, y)[0]                         # evaluation: no dropout
     assert np.array_equal(a.log_probs(x)[0], b.log_probs(x)[0])

@@ -161,6 +161,7 @@ def test_no_mask_path_is_unchanged_and_an_all_ones_mask_equals_it(kind):
 @pytest.mark.parametrize("kind", CELLS)
 def test_lm_gradient_with_both_dropouts_matches_torch(kind, truncate):
     torch = pytest.importorskip("torch")
+    from torch_oracle import assert_lm_matches
     rng = np.random.default_rng(0)
     V, H, E, L, B = 11, 5, 4, 2, 3
     lm = LanguageModel(V, H, cell=kind, embedding_size=E, num_layers=L, dtype=np.float64, seed=3, dropout=0.3,
@@ -183,23 +184,11 @@ def test_lm_gradient_with_both_dropouts_matches_torch(kind, truncate):
         outs = torch_layer(torch, kind, R, l, xs, (z0, z0) if lstm else z0, tt(m.recurrent[l]), truncate)
         xs = [o[0] for o in outs] if lstm else outs
     z = (torch.stack(xs) * tt(m.output)) @ P["decoder.weight"].T + P["decoder.bias"]
-    ref = torch.nn.functional.cross_entropy(z.reshape(-1, V), tt(y.reshape(-1)), ignore_index=-1)
-    ref.backward()
-    assert abs(loss - ref.item()) <= 1e-12 * ref.item()
-    for k, p in P.items():
-        np.testing.assert_allclose(grads[k], p.grad.numpy(), rtol=1e-9, atol=1e-13, err_msg=k)
+    assert_lm_matches(loss, grads, z, y, P)
 
 
-def test_recurrent_dropout_is_off_without_a_key_seeded_with_one_and_leaves_the_other_masks():
-    rng = np.random.default_rng(2)
-    a = LanguageModel(10, 6, cell="lstm", embedding_size=3, dtype=np.float64, seed=1, dropout_recurrent=0.5)
-    b = LanguageModel(10, 6, cell="lstm", embedding_size=3, dtype=np.float64, seed=1)
-    x, y = rng.integers(0, 10, (4, 3)), rng.integers(0, 10, (4, 3))
-    assert a.loss(x, y)[0] == b.loss(x, y)[0]                         # evaluation: no dropout
-    assert np.array_equal(a.log_probs(x)[0], b.log_probs(x)[0])
-    l1 = a.forward_backward(x, y, dropout_key=(0, 1))[0]
-    assert l1 == a.forward_backward(x, y, dropout_key=(0, 1))[0]     # seeded
-    assert l1 != a.forward_backward(x, y, dropout_key=(0, 2))[0] != b.loss(x, y)[0]
+def test_recurrent_dropout_leaves_the_other_masks():
+    """(Off without a key and seeded with one: test_dropout.py, for both kinds of dropout.)"""
     both, plain = draw_masks(0.3, (4, 5), 8, 3, 6, 2, np.float32, 0.2), draw_masks(0.3, (4, 5), 8, 3, 6, 2, np.float32)
     assert plain.recurrent is None and len(both.recurrent) == 2 and both.recurrent[1].shape == (8, 6)
     assert np.array_equal(both.input, plain.input) and np.array_equal(both.output, plain.output)

@@ -115,3 +115,14 @@ def reference_grads(kind, nonlinearity, params, x, h0, dout, dhn, truncate=None,
     dh0 = (h0t[0].grad.numpy(), h0t[1].grad.numpy()) if lstm else h0t.grad.numpy()
     hn_np = (hn[0].detach().numpy(), hn[1].detach().numpy()) if lstm else hn.detach().numpy()
     return out.detach().numpy(), hn_np, xt.grad.numpy(), dh0, grads
+
+
+def assert_lm_matches(loss, grads, z, y, P):
+    """The language model's ``loss`` and ``grads`` against torch's cross-entropy of logits ``z`` (T, B, V)
+    for targets ``y`` (-1: padding), differentiated with respect to the leaf tensors ``P`` (name: tensor)."""
+    V = z.shape[-1]
+    ref = torch.nn.functional.cross_entropy(z.reshape(-1, V), t(np.asarray(y).reshape(-1)), ignore_index=-1)
+    ref.backward()
+    assert abs(loss - ref.item()) <= 1e-12 * ref.item()
+    for k, p in P.items():
+        np.testing.assert_allclose(grads[k], p.grad.numpy(), rtol=1e-9, atol=1e-13, err_msg=k)
