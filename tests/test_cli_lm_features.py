@@ -174,3 +174,11 @@ def test_a_flag_given_at_its_default_value_still_overrides_the_preset(tmp_path, 
     _, meta = checkpoint.load(tmp_path / "p" / "last.npz")
     assert (meta["model"]["cell"], meta["train"]["batch_size"]) == ("rnn", 32)
     assert (meta["model"]["output"], meta["train"]["optimizer"]) == ("class", "sparseadam")   # from the preset
+
+
+@pytest.mark.parametrize("flag", ["--dropout", "--dropout-recurrent"])
+def test_a_bad_probability_is_refused_before_any_data_is_read(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--train", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "m"), flag, "1.5"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and flag in err and "[0, 1)" in err and "missing" not in err

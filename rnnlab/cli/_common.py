@@ -44,6 +44,11 @@ def nonnegative_float(s: str) -> float:
     return _float(s, "a number >= 0", lambda v: v >= 0)
 
 
+def probability(s: str) -> float:
+    """An argparse type: a dropout probability, 0 <= p < 1 (checked before any data is read)."""
+    return _float(s, "a probability in [0, 1)", lambda v: 0 <= v < 1)
+
+
 def finite_float(s: str) -> float:
     """An argparse type: any finite number."""
     return _float(s, "a finite number", lambda v: True)

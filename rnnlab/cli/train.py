@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from ._common import add_data_options, finite_float, int_at_least, nonnegative_float, positive_float
+from ._common import add_data_options, finite_float, int_at_least, nonnegative_float, positive_float, probability
 
 DEFAULT_EPOCHS = 10
 
@@ -77,11 +77,11 @@ def register(sub):
                    help=f"LSTM forget-gate bias at init (default {DEFAULT_FORGET_BIAS}, as rnnlab.LSTM: "
                         f"Jozefowicz et al. 2015)")
     m.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
-    m.add_argument("--dropout", type=finite_float, default=0.0, metavar="P",
+    m.add_argument("--dropout", type=probability, default=0.0, metavar="P",
                    help="dropout probability in training (variational, one mask per sequence: on the embeddings, "
                         "between layers and before the output; Zaremba et al. 2014, Gal & Ghahramani 2016); "
                         "default 0")
-    m.add_argument("--dropout-recurrent", type=finite_float, default=0.0, metavar="P",
+    m.add_argument("--dropout-recurrent", type=probability, default=0.0, metavar="P",
                    help="dropout probability of the recurrent state in training: one mask per sequence on "
                         "h_{t-1} where it enters W_hh, in every layer (Gal & Ghahramani 2016); default 0")
     m.add_argument("--tie", action="store_true",
