@@ -38,8 +38,6 @@ if rows and os.environ.get("BUDGET"):   # matched compute: each run got through 
         last = "n/a" if r["train_loss"] is None else f"{r['train_loss']:.4f}"
         final = "n/a" if r["metric"] is None else f"{r['metric']:.4f}"
         print(f"| {r['estimator']} | {r['seed']} | {r['steps']} | {last} | {final} | {r['seconds']:.0f} |")
-    p = rows[0]["plateaus"]
-    print(f"\nplateaus: nothing {p['nothing']:.4f}, only t1 {p['t1_only']:.4f}, both {p['both']:.4f}")
 elif rows:
     steps = [s for s, _ in rows[0]["curve"]]
     print("| estimator | seed | " + " | ".join(f"loss @ {s}" for s in steps) + " | final (500 fresh streams) | s |")
@@ -48,6 +46,7 @@ elif rows:
         pts = " | ".join(f"{l:.4f}" for _, l in r["curve"])
         final = "n/a" if r["metric"] is None else f"{r['metric']:.4f}"
         print(f"| {r['estimator']} | {r['seed']} | {pts} | {final} | {r['seconds']:.0f} |")
+if rows:
     p = rows[0]["plateaus"]
     print(f"\nplateaus: nothing {p['nothing']:.4f}, only t1 {p['t1_only']:.4f}, both {p['both']:.4f}")
 PYEOF

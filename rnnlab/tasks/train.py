@@ -167,13 +167,8 @@ def _run(task, net, cfg, seed, watch) -> dict:
     stream = task.batches(cfg.batch_size, seed=[seed, 1])
     batches = (StepBatch(b.x, b.y) for _, b in zip(range(cfg.max_steps), stream))
     row = watch.row = tally.reset(np.zeros((1, tally.COLUMNS)), 0, cfg.max_steps)[0]
-    omega = []
-
-    def step(batch, t):
-        r = train_step(objective, opt, batch, **cfg.step_kwargs())
-        omega.append(objective.info.get("omega"))
-        return r
-
-    outcome = tally.work(step, batches, row, 1, cfg.max_steps, 1, watch.stopped, watch.tick)
-    return {"steps": int(row[tally.OK]), "diverged": outcome == tally.ROLLBACK, "omega": omega[-1] if omega else None,
+    outcome = tally.work(lambda batch, t: train_step(objective, opt, batch, **cfg.step_kwargs()), batches, row, 1,
+                         cfg.max_steps, 1, watch.stopped, watch.tick)
+    return {"steps": int(row[tally.OK]), "diverged": outcome == tally.ROLLBACK,
+            "omega": objective.info.get("omega"),          # the last step's
             "loss": float(row[tally.LAST_LOSS]) if row[tally.DONE] else float("nan")}
