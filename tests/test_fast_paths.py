@@ -172,7 +172,15 @@ def test_sparse_adam_updates_runs_of_rows_as_views_bitwise(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("final", [False, True], ids=["no-dhn", "dhn"])
 def test_full_bptt_with_step_into_equals_plain_steps_bitwise(kind, nl, dtype, final):
-    """bptt's sweep with the cells' ``backward_step_into`` against the plain ``backward_step`` sweep."""
+    """bptt's sweep with the cells' ``backward_step_into`` against the plain ``backward_step`` sweep, both in
+    NumPy (the compiled kernels' ``backward_step_into`` is held to this one in test_kernels)."""
+    from rnnlab import kernels
+
+    with kernels.numpy_only():
+        _step_into_against_plain_steps(kind, nl, dtype, final)
+
+
+def _step_into_against_plain_steps(kind, nl, dtype, final):
     import rnnlab
     from rnnlab import bptt
 
@@ -204,9 +212,11 @@ def test_full_bptt_with_step_into_equals_plain_steps_bitwise(kind, nl, dtype, fi
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_per_step_factors_in_step_blocks_equal_one_block_bitwise(kind, monkeypatch):
     """``prepare_backward`` a few steps at a time (blocks of 1 and 2 steps, the last one short) against
-    all steps in one block."""
+    all steps in one block (the NumPy code: the compiled kernels have no blocks)."""
     import rnnlab
     from rnnlab import bptt
+
+    monkeypatch.setenv("RNNLAB_KERNELS", "numpy")
 
     rng = np.random.default_rng(3)
     T, B, I, H = 7, 2, 3, 4
@@ -227,12 +237,17 @@ def test_per_step_factors_in_step_blocks_equal_one_block_bitwise(kind, monkeypat
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gates_by_exp_saturate_cleanly(kind, dtype):
+@pytest.mark.parametrize("path", ["kernels", "numpy"])
+def test_gates_by_exp_saturate_cleanly(kind, dtype, path, monkeypatch):
     """Gates computed through exp (sigma(a) = 1 / (1 + exp(-a)), tanh(a) = 2 sigma(2a) - 1) against the
-    textbook formulas, with pre-activations far beyond exp's range: no warning, no NaN, exact 0 / +-1."""
+    textbook formulas, with pre-activations far beyond exp's range: no warning, no NaN, exact 0 / +-1;
+    the compiled kernels (rnnlab.kernels) and the NumPy code."""
     import warnings
 
     import rnnlab
+
+    if path == "numpy":
+        monkeypatch.setenv("RNNLAB_KERNELS", "numpy")
 
     rng = np.random.default_rng(4)
     T, B, I, H = 3, 4, 2, 3

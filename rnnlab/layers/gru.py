@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..bptt import step_blocks
 from ..workspace import workspace_of
 
@@ -78,6 +79,15 @@ class GRUCell:
         gates = ws.empty((T, B, G), dt)
         ghn = ws.empty((T, B, H), dt)
         hs[0] = h0
+        fused = kernels.for_cell("gru", dt)
+        if fused is not None:     # the step's gate arithmetic in one compiled call (rnnlab.kernels.gru)
+            WT = W_hh.T
+            gh = np.empty((B, G), dtype=dt)
+            b_hn = np.ascontiguousarray(b_hh[2 * H:], dtype=dt)
+            for t in range(T):
+                np.matmul(hs[t] if mask is None else hs[t] * mask, WT, out=gh)
+                fused.forward_step(t, gi, gh, b_hn, gates, ghn, hs)
+            return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
         # r and z by one exp per step: sigma(a) = 1 / (1 + exp(-a)), so their rows of W_hh and of the input
         # projection are negated first (exact). The gates' buffer holds the negated r, z and the plain n
         # input pre-activations of every step, then step by step the gates. (exp costs 2/3 of tanh in
@@ -122,6 +132,11 @@ class GRUCell:
         H = G // 3
         ws = workspace_of(ws)
         coef = ws.empty((T, B, 3, H), a.dtype)
+        fused = kernels.for_cell("gru", a.dtype)
+        if fused is not None:
+            fused.factors(a, cache["hs"], cache["ghn"], coef)
+            cache["coef"] = coef
+            return
         blocks = step_blocks(T, B * H)
         u = ws.empty((blocks[0].stop - blocks[0].start, B, H), a.dtype)
         for s in blocks:  # a few steps at a time: the block's dozen passes stay in the cache
@@ -153,6 +168,11 @@ class GRUCell:
         """``backward_step`` of one step ``t`` written into preallocated arrays (the fast path of
         ``rnnlab.bptt``): dgi, dgh (B, 3H) receive the pre-activation gradients; ``dh`` is left unchanged.
         Returns the direct path dh * z to h_{t-1} (B, H), a new array."""
+        fused = kernels.for_cell("gru", dh.dtype)
+        if fused is not None:
+            dh_local = np.empty_like(dh)
+            fused.backward_step(t, dh, cache["gates"], cache["coef"], dgi, dgh, dh_local)
+            return dh_local
         B, H = dh.shape
         a = cache["gates"][t]
         np.multiply(dh[:, None, :], cache["coef"][t], out=dgi.reshape(B, 3, H))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..bptt import step_blocks
 from ..workspace import workspace_of
 
@@ -92,6 +93,14 @@ class LSTMCell:
         gates = ws.empty((T, B, G), dt)
         tanh_c = ws.empty((T, B, H), dt)
         hs[0], cs[0] = h0, c0
+        fused = kernels.for_cell("lstm", dt)
+        if fused is not None:     # the step's gate arithmetic in one compiled call (rnnlab.kernels.lstm)
+            WT = W_hh.T
+            a_h = np.empty((B, G), dtype=dt)
+            for t in range(T):
+                np.matmul(hs[t] if mask is None else hs[t] * mask, WT, out=a_h)
+                fused.forward_step(t, gi, a_h, gates, cs, tanh_c, hs)
+            return hs[1:], (hs[T], cs[T]), {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
         # One exp over all four gates per step: sigma(a) = 1 / (1 + exp(-a)) and tanh(a) = 2 sigma(2a) - 1,
         # so the rows of W_hh and of the input projection are scaled by -1 (i, f, o) and -2 (g) first
         # (exact: powers of two). The gates' buffer holds the scaled pre-activations of every step, then
@@ -132,6 +141,11 @@ class LSTMCell:
         ws = workspace_of(ws)
         coef = ws.empty((T, B, 4, H), a.dtype)
         oc = ws.empty((T, B, H), a.dtype)
+        fused = kernels.for_cell("lstm", a.dtype)
+        if fused is not None:
+            fused.factors(a, cache["cs"], cache["tanh_c"], coef, oc)
+            cache["coef"], cache["oc"] = coef, oc
+            return
         blocks = step_blocks(T, B * H)
         u = ws.empty((blocks[0].stop - blocks[0].start, B, H), a.dtype)
         for s in blocks:  # a few steps at a time: the block's fifteen passes stay in the cache
@@ -168,6 +182,10 @@ class LSTMCell:
         ``rnnlab.bptt``): the pre-activation gradients go to ``dgi`` (B, 4H) (``dgh`` is the same array),
         and ``dc`` (B, H), dL/dc_t on entry, is overwritten with dL/dc_{t-1}. ``dh`` is left unchanged.
         Returns None: h_{t-1} is reached through W_hh only."""
+        fused = kernels.for_cell("lstm", dh.dtype)
+        if fused is not None:
+            fused.backward_step(t, dh, dc, cache["gates"], cache["coef"], cache["oc"], dgi)
+            return None
         B, H = dh.shape
         coef = cache["coef"][t]                                  # (B, 4, H)
         da = dgi.reshape(B, 4, H)

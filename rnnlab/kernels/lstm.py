@@ -1,0 +1,91 @@
+"""The LSTM's elementwise work as compiled kernels: one step forward, the per-step factors, one step
+backward. The equations and the cache's fields are ``rnnlab.layers.lstm``'s (gate order i, f, g, o):
+
+    [i, f, g, o] = [sigma, sigma, tanh, sigma](gi_t + W_hh h_{t-1})
+    c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
+
+Each kernel walks the batch row by row and, within a row, writes one output per loop: a loop that writes
+one array and reads a few others is one the compiler vectorises (it checks that they do not overlap
+once, before the loop; with many written arrays it gives up and runs the loop a number at a time). A
+row's arrays (4 H numbers) stay in the first-level cache between the loops.
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from .expf import JIT, fexp, ftanh
+
+
+@njit(**JIT)
+def forward_step(t, gi, a_h, gates, cs, tanh_c, hs):
+    """Step t: gates[t] <- activated i, f, g, o of gi[t] + a_h; cs[t + 1], tanh_c[t], hs[t + 1].
+
+    gi, gates: (T, B, 4H); a_h: (B, 4H) = h_{t-1} W_hh^T (of m h_{t-1} under recurrent dropout); cs, hs:
+    (T + 1, B, H); tanh_c: (T, B, H)."""
+    B, H = a_h.shape[0], cs.shape[2]
+    one = gi.dtype.type(1)
+    for b in range(B):
+        x, a, g = gi[t, b], a_h[b], gates[t, b]
+        for j in range(H):
+            g[j] = one / (one + fexp(-(x[j] + a[j])))                              # i
+        for j in range(H, 2 * H):
+            g[j] = one / (one + fexp(-(x[j] + a[j])))                              # f
+        for j in range(2 * H, 3 * H):
+            g[j] = ftanh(x[j] + a[j])                                               # g
+        for j in range(3 * H, 4 * H):
+            g[j] = one / (one + fexp(-(x[j] + a[j])))                              # o
+        c_prev, c = cs[t, b], cs[t + 1, b]
+        for j in range(H):
+            c[j] = g[H + j] * c_prev[j] + g[j] * g[2 * H + j]                      # c_t = f c_{t-1} + i g
+        tc = tanh_c[t, b]
+        for j in range(H):
+            tc[j] = ftanh(c[j])
+        h = hs[t + 1, b]
+        for j in range(H):
+            h[j] = g[3 * H + j] * tc[j]                                             # h_t = o tanh(c_t)
+
+
+@njit(**JIT)
+def factors(gates, cs, tanh_c, coef, oc):
+    """coef[t] = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tanh(c_t) o(1-o)] (T, B, 4, H) and oc[t] =
+    o (1 - tanh(c_t)^2) (T, B, H), for every step."""
+    T, B, H = tanh_c.shape
+    one = gates.dtype.type(1)
+    for t in range(T):
+        for b in range(B):
+            a, c_prev, tc, k = gates[t, b], cs[t, b], tanh_c[t, b], coef[t, b]
+            k0, k1, k2, k3, o_c = k[0], k[1], k[2], k[3], oc[t, b]
+            for j in range(H):
+                k0[j] = a[2 * H + j] * a[j] * (one - a[j])
+            for j in range(H):
+                k1[j] = c_prev[j] * a[H + j] * (one - a[H + j])
+            for j in range(H):
+                k2[j] = a[j] * (one - a[2 * H + j] * a[2 * H + j])
+            for j in range(H):
+                k3[j] = tc[j] * a[3 * H + j] * (one - a[3 * H + j])
+            for j in range(H):
+                o_c[j] = a[3 * H + j] * (one - tc[j] * tc[j])
+
+
+@njit(**JIT)
+def backward_step(t, dh, dc, gates, coef, oc, da):
+    """Step t backward: dc (B, H), dL/dc_t on entry, becomes dL/dc_{t-1}; da (B, 4H) receives the
+    pre-activation gradients; dh (B, H) is read only.
+
+        dc~ = dc + dh oc;  da = [dc~ coef_i, dc~ coef_f, dc~ coef_g, dh coef_o];  dc_{t-1} = dc~ f"""
+    B, H = dh.shape
+    for b in range(B):
+        d_h, d_c, o_c, k, a, out = dh[b], dc[b], oc[t, b], coef[t, b], gates[t, b], da[b]
+        for j in range(H):
+            d_c[j] += d_h[j] * o_c[j]
+        k0, k1, k2, k3 = k[0], k[1], k[2], k[3]
+        for j in range(H):
+            out[j] = d_c[j] * k0[j]
+        for j in range(H):
+            out[H + j] = d_c[j] * k1[j]
+        for j in range(H):
+            out[2 * H + j] = d_c[j] * k2[j]
+        for j in range(H):
+            out[3 * H + j] = d_h[j] * k3[j]
+        for j in range(H):
+            d_c[j] *= a[H + j]
