@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab import kernels
+
 from ..harness import Context, Row, compare, optional_torch, peak_memory
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+NUMPY_ONLY = "rnnlab, NumPy code"     # the gated cells without their compiled kernels
 
 
 def _data(T, B, I, H):
@@ -37,6 +40,21 @@ def rnnlab_layer_step(cell: str, T: int, B: int, I: int, H: int, truncate: int |
 
     step.kept_bytes = layer.workspace.nbytes                 # the arrays it reuses (benchmarks.memchild)
     return step
+
+
+def numpy_layer_step(cell: str, T: int, B: int, I: int, H: int, truncate: int | None = None):
+    """``rnnlab_layer_step`` with the gated cells' NumPy code instead of the compiled kernels
+    (``rnnlab.kernels``): what the kernels gain, in the same run."""
+    from rnnlab import kernels
+
+    step = rnnlab_layer_step(cell, T, B, I, H, truncate)
+
+    def plain():
+        with kernels.numpy_only():
+            return step()
+
+    plain.kept_bytes = step.kept_bytes
+    return plain
 
 
 def torch_layer_step(cell: str, T: int, B: int, I: int, H: int):
@@ -83,16 +101,22 @@ def run_layers(ctx: Context) -> list:
     for cell in ("rnn", "lstm", "gru"):
         kw = dict(cell=cell, T=T, B=B, I=I, H=H)
         fns = {"rnnlab": rnnlab_layer_step(**kw)}
+        if cell != "rnn" and kernels.available():   # the gated cells' compiled kernels, and without them
+            fns[NUMPY_ONLY] = numpy_layer_step(**kw)
         if torch is not None:
             fns["torch"] = torch_layer_step(**kw)
         timings = compare(fns, cfg)
         case = f"{cell.upper()} layer fwd+bwd T={T} B={B} I={I} H={H}"
         flops = layer_flops(cell, T, B, I, H)
         for impl, t in timings.items():
-            ratio = timings["torch"].median / t.median if impl == "rnnlab" and "torch" in timings else None
-            mem = peak_memory(cfg, f"benchmarks.cases.layers:{impl}_layer_step", **kw)
+            ratio = timings["torch"].median / t.median if impl != "torch" and "torch" in timings else None
+            maker = {"rnnlab": "rnnlab", NUMPY_ONLY: "numpy", "torch": "torch"}[impl]
+            mem = peak_memory(cfg, f"benchmarks.cases.layers:{maker}_layer_step", **kw)
+            note = ""
+            if impl == "rnnlab" and NUMPY_ONLY in timings:
+                note = f"compiled gate kernels: {timings[NUMPY_ONLY].median / t.median:.2f}x the NumPy code"
             rows.append(Row(case, impl, t, flops=flops, items=T * B, item_unit="tokens/s", peak_mib=mem,
-                            ratio=ratio, ref="torch" if ratio else ""))
+                            ratio=ratio, ref="torch" if ratio else "", note=note))
     return rows
 
 
