@@ -81,7 +81,7 @@ class Estimator:
         x_t = np.asarray(x_t, dtype=self.dtype)
         if x_t.shape != (self.B, self.layer.input_size):
             raise ShapeError(f"x_t must have shape {(self.B, self.layer.input_size)}, got {x_t.shape}")
-        state, sv = step_forward(self.spec, self.params, x_t, self.state)
+        state, sv = self._forward(x_t)
         self._advance(sv, state)
         self.state = state
         self.t += 1
@@ -126,6 +126,10 @@ class Estimator:
 
     def _reset(self):
         pass
+
+    def _forward(self, x_t):
+        """The step from ``self.state``: (state_t, saved values), ``step_forward``'s."""
+        return step_forward(self.spec, self.params, x_t, self.state)
 
     def _advance(self, sv, state):
         raise NotImplementedError
