@@ -63,77 +63,95 @@ class SignStream:
 class UORO(Estimator):
     """UORO, every cell; ``draws`` independent estimates side by side.
 
-    theta~ has P entries per sequence and draw, as many as the parameters: updating it at every step
-    (scale, add the rank-one term, take its norm, contract it with the learning signal) would be passes
-    over all of it. Instead it is kept as
+    Only the product s~_t theta~_t^T is the estimate, so the code keeps the pair in another scale,
 
-        theta~_t = alpha_t (T + sum_{s kept} f_s w_s),      w_s = nu_s^T Mbar_s = [dgi_s (x) u^i_s, dgh_s (x) u^h_s]
+        v_t = alpha_t s~_t,      theta^_t = theta~_t / alpha_t,      alpha_t = alpha_{t-1} / rho0_t
 
-    (T: the written-out part, None while zero; f_s = 1 / (rho1_s alpha_s)), with its squared norm N
-    updated from inner products of the factors, <w_s, w_t> = (dgi_s . dgi_t)(u^i_s . u^i_t) + (dgh_s .
-    dgh_t)(u^h_s . u^h_t), and <T, w_t> = dgi_t^T T u^i_t + ... (one product with T, once written out). The
-    gradient of the kept steps is one (G H, L B) x (L B, K) product per draw, their learning signals
-    c_t = alpha_t s~_t[h] . dL_t/dh_t one batched product. T is written out every ``window`` steps (then N
-    is recomputed from it), at the first step after a ``gradient`` call, and at the step after alpha has
-    drifted far from 1 (folded in). The same estimate as the per-step update (tests hold the two equal),
-    with the same random signs.
+    (alpha_0 = 1), in which the rho's act through one coefficient, f_t = 1 / (rho1_t alpha_t):
 
-    At n ~ 100 a step's O(B n) arithmetic is small and its time is the number of NumPy calls it makes, so
-    the step is written for few calls: the kept steps live in arrays laid out for the batched products
-    ((R, B, L, ·): row l of every sequence is contiguous), the state and s~ share one product with W_hh,
-    the two rho's are computed together, and the learning signal only saves dL_t/dh_t."""
+        v_t = J_t v_{t-1} + nu_t / f_t,      theta^_t = theta^_{t-1} + f_t w_t,      w_t = nu_t^T Mbar_t
+        f_t^4 = (N_{t-1} / ||J_t v_{t-1}||^2) (||nu||^2 / ||w_t||^2) = alpha_t^-4 rho1_t^-4
+
+    with N = ||theta^||^2 (alpha_t^4 = ||J_t v_{t-1}||^2 / N_{t-1} is rho0's definition; where a norm is
+    zero, rho = 1 as in the plain form). The learning signal's weight is c_t = dL_t/dh_t . v_t[h]. A step
+    touches no P-sized array: theta^ is kept as
+
+        theta^_t = T + sum_{s kept} f_s w_s,      w_s = [dgi_s (x) u^i_s, dgh_s (x) u^h_s]
+
+    (T: the written-out part, None while zero), and N is updated from inner products of the factors,
+    <w_s, w_t> = (dgi_s . dgi_t)(u^i_s . u^i_t) + (dgh_s . dgh_t)(u^h_s . u^h_t), and <T, w_t> = dgi_t^T T u^i_t
+    + ... (one product with T, once written out). The gradient of the kept steps is one (G H, L B) x (L B, K)
+    product per draw. T is written out every ``window`` steps (then N is recomputed from it), at the first
+    step after a ``gradient`` call, and, when alpha has left [1e-8, 1e8] (``alpha_bound``), folded back (v / alpha,
+    alpha T).
+    The same estimate as the per-step update (tests hold the two equal), with the same random signs.
+
+    At n ~ 100 a step's O(B n) arithmetic is small and its time is the number of NumPy calls it makes,
+    so the step is written for few calls: the kept steps live in arrays laid out for the batched
+    products; slot l of ``_hist`` holds [s_{t-1}; v_{t-1}] of kept step l, the operand of the one
+    product with W_hh that serves the state and the tangent, and then the v's the learning signals
+    weigh; all the per-sequence scalars of a step come from two stacked arrays."""
 
     name = "uoro"
     stochastic = True
-    window = 32     # steps kept as rank-one terms before theta~ is written out
+    window = 32         # steps kept as rank-one terms before theta^ is written out
+    alpha_bound = 1e8   # alpha outside [1 / bound, bound]: folded back into v and T
 
     def _reset(self):
         R, B, H = self.draws, self.B, self.spec.hidden
         S, GH, L = self.spec.parts * H, self.spec.gates * H, self.window
         K, dt = self.layer.input_size + H + 2, self.dtype
-        self._hs = np.zeros(((1 + R) * B, S), dtype=dt)     # [s_{t-1}; s~_{t-1}]: one product with W_hh
-        self.s = self._hs[B:].reshape(R, B, S)              # s~ (a view)
-        self.alpha = np.ones((R, B), dtype=dt)              # the scale of theta~, kept apart (see above)
-        self.T = None                                       # (R, B, G H, K), or None while zero
-        self.N = np.zeros((R, B), dtype=dt)                 # ||theta~ / alpha||^2
-        # the kept steps, rows 0 .. n-1 of axis L
-        self._n, self._L = 0, L
-        self._dgi = np.zeros((R, B, L, GH), dtype=dt)
-        self._dgh = self._dgi if self.spec.shared else np.zeros((R, B, L, GH), dtype=dt)
-        self._u = np.ones((B, L, K), dtype=dt)              # [x_t, 1, h_{t-1}, 1] (the ones stay)
-        self._f = np.zeros((R, B, L), dtype=dt)
-        self._sa = np.zeros((R, B, L, H), dtype=dt)         # alpha_t s~_t[h]
-        self._dh = np.zeros((B, L, H), dtype=dt)            # dL_t/dh_t (the learn calls' sum), zero once used
-        # [||theta~||^2, ||w_t||^2 | ||J s~||^2, ||nu||^2 | 1e8 - alpha, alpha - 1e-8]
-        self._q = np.empty((6, R, B), dtype=dt)
-        self._q[3] = S
-        self._bound, self._bound_inv = np.asarray(1e8, dtype=dt), np.asarray(1e-8, dtype=dt)
+        shape = (R, B, S, GH, L, K, np.dtype(dt))
+        if getattr(self, "_shape", None) != shape:       # a new problem: new arrays, else reused
+            self._shape = shape
+            self._hist = np.zeros((L + 1, (1 + R) * B, S), dtype=dt)    # slot l: [s; v] entering kept step l
+            self._dgi = np.zeros((R, B, L, GH), dtype=dt)                # the kept steps' factors, row l
+            self._dgh = self._dgi if self.spec.shared else np.zeros((R, B, L, GH), dtype=dt)
+            self._u = np.ones((B, L, K), dtype=dt)                       # [x_t, 1, h_{t-1}, 1] (the ones stay)
+            self._f = np.zeros((R, B, L), dtype=dt)
+            self._dh = np.zeros((L, B, H), dtype=dt)      # dL_t/dh_t (the learn calls' sum), zero once used
+            # [N, ||nu||^2 | ||J v||^2, ||w_t||^2 | alpha's margins b^4 - alpha^-4, alpha^-4 - b^-4]
+            self._q = np.zeros((6, R, B), dtype=dt)
+            self._r = np.zeros((2, R, B), dtype=dt)      # [alpha_t^-4, rho1_t^-4] (the first kept across steps)
+            self._zero = np.zeros((), dtype=dt)
+        self._limits = (np.asarray(self.alpha_bound ** 4, dtype=dt),   # on alpha^-4
+                        np.asarray(self.alpha_bound ** -4, dtype=dt))
+        self._hist[0, B:] = 0.0                           # v_0 = 0
+        self._dh[...] = 0.0
+        self._q[...] = 0.0
+        self._q[1] = S
+        self._r[0] = 1.0                                  # alpha = 1
+        self.N = self._q[0]                               # ||theta^||^2 (a view)
+        self.T = None                                     # (R, B, G H, K), or None while zero
+        self._n = 0                                       # kept steps
         self._plain = self.spec.kind == "rnn" and self.spec.leak == 1.0
         if not hasattr(self, "_nu"):
             self._nu = SignStream(self.rng, self.window, dt)   # drawn ahead, kept across sequences
-        self._pending = False                               # learning signals not yet in the gradient
+        self._pending = False                             # learning signals not yet in the gradient
         self._flush = False
 
     def _forward(self, x_t):
+        if self._flush or self._n == self._hist.shape[0] - 1:
+            self._write_out()
         B, H = self.B, self.spec.hidden
-        hs = self._hs
-        hs[:B] = self.state
-        hW = hs[:, :H] @ self.params["weight_hh_l0"].T                       # ((1 + R) B, G H)
-        self._sW = hW[B:].reshape(self.draws, B, -1)                           # s~_{t-1}[h] W_hh^T
+        slot = self._hist[self._n]
+        slot[:B] = self.state
+        hW = slot[:, :H] @ self.params["weight_hh_l0"].T                  # ((1 + R) B, G H)
+        self._vW = hW[B:].reshape(self.draws, B, -1)                        # v_{t-1}[h] W_hh^T
         return step_forward(self.spec, self.params, x_t, self.state, hW=hW[:B])
 
     def _advance(self, sv, state):
-        if self._flush or self._n >= self._L:
-            self._write_out()
-        spec, s, n, q = self.spec, self.s, self._n, self._q
-        H, I, Ki = spec.hidden, self.layer.input_size, self.layer.input_size + 1
-        nu = self._nu.next(s.shape)
-        if self._plain:     # J_t s~ = f'(z) (s~ W_hh^T) and dgi = f'(z) nu (into the kept row): two calls
+        spec, n, q, r = self.spec, self._n, self._q, self._r
+        R, B, H, I, Ki = self.draws, self.B, spec.hidden, self.layer.input_size, self.layer.input_size + 1
+        v = self._hist[n + 1, B:].reshape(R, B, -1)                         # v_t, written below
+        nu = self._nu.next(v.shape)
+        if self._plain:     # J_t v = f'(z) (v W_hh^T) and dgi = f'(z) nu (into the kept row): two calls
             fp = sv["fp"]
-            s_fwd = fp * self._sW                                                # (R, B, H)
-            dgi = dgh = np.multiply(fp, nu, out=self._dgi[:, :, n])              # (R, B, G H)
-        else:               # J_t s~_{t-1}: the network path's product came with the step's
-            s_fwd = local_jvp(spec, sv, None, self._sW, s[..., :H], s[..., H:] if spec.parts == 2 else None)
+            np.multiply(fp, self._vW, out=v)
+            dgi = dgh = np.multiply(fp, nu, out=self._dgi[:, :, n])          # (R, B, G H)
+        else:               # J_t v_{t-1}: the network path's product came with the step's
+            vp = self._hist[n, B:].reshape(R, B, -1)
+            v[...] = local_jvp(spec, sv, None, self._vW, vp[..., :H], vp[..., H:] if spec.parts == 2 else None)
             dgi, dgh, _, _ = local_vjp(spec, sv, nu)
             self._dgi[:, :, n] = dgi
             if not spec.shared:
@@ -150,37 +168,34 @@ class UORO(Estimator):
                  * np.matmul(self._u[:, :n + 1, :Ki], u[:, :Ki, None])[..., 0]
                  + np.matmul(self._dgh[:, :, :n + 1], dgh[..., None])[..., 0]
                  * np.matmul(self._u[:, :n + 1, Ki:], u[:, Ki:, None])[..., 0])
-        # rho0 = sqrt(||theta~|| / ||J s~||), rho1 = sqrt(||nu^T Mbar|| / ||nu||), from the squared norms,
-        # with alpha's margins to its bounds (one reduction checks all for zeros)
-        np.multiply(self.alpha, self.alpha, out=q[0])
-        q[0] *= self.N
-        q[1] = P[..., n]
-        np.matmul(s_fwd[..., None, :], s_fwd[..., None], out=q[2, ..., None, None])
-        np.subtract(self._bound, self.alpha, out=q[4])
-        np.subtract(self.alpha, self._bound_inv, out=q[5])
+        # r = [N / ||J v||^2, ||nu||^2 / ||w_t||^2] = [alpha_t^-4, rho1^-4]; one reduction checks every
+        # norm for a zero and alpha_{t-1} for its bounds
+        np.matmul(v[..., None, :], v[..., None], out=q[2, ..., None, None])
+        q[3] = P[..., n]
+        np.subtract(self._limits[0], r[0], out=q[4])
+        np.subtract(r[0], self._limits[1], out=q[5])
         if q.min() > 0:     # the usual case
-            rho = q[:2] / q[2:4]
-            np.sqrt(np.sqrt(rho, out=rho), out=rho)
-        else:               # 1 where a norm is 0; alpha outside [1e-8, 1e8]: folded into T at the next step
-            rho = np.sqrt(_ratio_sqrt(q[:2], q[2:4]))
+            np.divide(q[:2], q[2:4], out=r)
+        else:               # a zero norm: that rho is 1 (alpha unchanged; rho1^-4 = 1); alpha far from 1: fold
+            ok = (q[:2] > 0) & (q[2:4] > 0)
+            r[1] = 1.0
+            np.divide(q[:2], q[2:4], out=r, where=ok)
             self._flush = self._flush or bool((q[4:] <= 0).any())
-        rho0, rho1 = rho
-        np.multiply(s_fwd, rho0[..., None], out=s)
-        s += rho1[..., None] * nu
-        self.alpha /= rho0                                                      # > 0
         f = self._f[..., n]
-        np.multiply(rho1, self.alpha, out=f)
-        np.reciprocal(f, out=f)
-        # N <- ||theta~_{t-1} / alpha + f w_t||^2 = N + f (2 <., w_t> + f <w_t, w_t>)
+        rt = np.sqrt(r)                       # f = (alpha^-4 rho1^-4)^(1/4) in two roots: no overflow
+        np.multiply(rt[0], rt[1], out=f)
+        np.sqrt(f, out=f)
+        # N <- ||theta^_{t-1} + f w_t||^2 = N + f (2 <theta^_{t-1}, w_t> + f <w_t, w_t>)
         cross = np.matmul(P[..., None, :n], self._f[..., :n, None])[..., 0, 0]
         if self.T is not None:
             cross += self._inner_T(dgi, dgh, u)
-        cross *= 2.0
-        cross += f * q[1]
-        cross *= f
-        self.N += cross
-        np.maximum(self.N, 0.0, out=self.N)
-        np.multiply(s[..., :H], self.alpha[..., None], out=self._sa[:, :, n])
+        d = f * q[3]
+        d += cross
+        d += cross
+        d *= f
+        self.N += d
+        np.maximum(self.N, self._zero, out=self.N)
+        v += nu / f[..., None]
         self._n = n + 1
 
     def _inner_T(self, dgi, dgh, u):
@@ -193,10 +208,10 @@ class UORO(Estimator):
         return np.einsum("rbk,rbk->rb", dgi, Tui) + np.einsum("rbk,rbk->rb", dgh, Tuh)
 
     def _learn(self, dh_t):
-        # c_t = alpha_t s~_t[h] . dL_t/dh_t weighs T and every kept term: formed at the next _accumulate.
-        # Before the first step s~ = 0, and there is nothing to weigh.
+        # c_t = dL_t/dh_t . v_t[h] weighs T and every kept term: formed at the next _accumulate. Before
+        # the first step v = 0, and there is nothing to weigh.
         if self._n:
-            self._dh[:, self._n - 1] += dh_t
+            self._dh[self._n - 1] += dh_t
             self._pending = True
 
     def _grads(self):
@@ -205,31 +220,29 @@ class UORO(Estimator):
         return super()._grads()
 
     def _accumulate(self):
-        """Add sum_t c_t alpha_t theta~_t / alpha_t of the learning signals since the last call to the
-        accumulator: the weights on T and on each kept w_s, then the products."""
+        """Add sum_t c_t theta^_t of the learning signals since the last call to the accumulator: the
+        weights on T and on each kept w_s, then the products."""
         if not self._pending:
             return
-        R, B = self.alpha.shape
+        R, B, n = self.draws, self.B, self._n
         G, H, Ki = self.spec.gates, self.spec.hidden, self.layer.input_size + 1
-        n = self._n
-        dh = self._dh[:, :n]
-        c = np.einsum("rblh,blh->rbl", self._sa[:, :, :n], dh)                  # (R, B, n)
+        v = self._hist[1:n + 1, B:, :H].reshape(n, R, B, H)                     # v_t of kept step l: slot l + 1
+        dh = self._dh[:n]
+        c = np.einsum("lrbh,lbh->rbl", v, dh)                                     # (R, B, n)
         dh[...] = 0.0
         # the weight of kept term s: the c_t of the steps t >= s; T's: all of them. In C order: a product
         # with the reversed view's strides is not one BLAS could take (numpy's own loop: 100x slower)
         coef = np.cumsum(c[..., ::-1], axis=-1)[..., ::-1].copy()
-        g = np.zeros((R, G * H, Ki + H + 1), dtype=self.dtype)
-        if self.T is not None:
-            g += np.matmul(coef[:, None, :, 0], self.T.reshape(R, B, -1)).reshape(g.shape)
         U = self._u[:, :n].reshape(B * n, -1)                                      # (B n, K)
         w = (coef * self._f[..., :n])[..., None]                                   # (R, B, n, 1)
         Ci = (w * self._dgi[:, :, :n]).transpose(0, 3, 1, 2).reshape(R, G * H, B * n)
         if self.spec.shared:
-            g += np.matmul(Ci, U)
+            g = np.matmul(Ci, U)                                                   # (R, G H, K)
         else:
             Ch = (w * self._dgh[:, :, :n]).transpose(0, 3, 1, 2).reshape(R, G * H, B * n)
-            g[..., :Ki] += np.matmul(Ci, U[:, :Ki])
-            g[..., Ki:] += np.matmul(Ch, U[:, Ki:])
+            g = np.concatenate([np.matmul(Ci, U[:, :Ki]), np.matmul(Ch, U[:, Ki:])], axis=-1)
+        if self.T is not None:
+            g += np.matmul(coef[:, None, :, 0], self.T.reshape(R, B, -1)).reshape(g.shape)
         self._pending = False
         g = g.reshape(R, G, H, -1)
         self._gi += g[..., :Ki]
@@ -237,9 +250,10 @@ class UORO(Estimator):
 
     def _write_out(self):
         """T <- T + sum_s f_s w_s (the learning signals' gradient first), N recomputed from it; alpha
-        folded into T when it has drifted far from 1; forget the kept steps."""
+        folded into T and v when it has left its bounds; forget the kept steps (the last one's
+        [s; v] moves to slot 0)."""
         self._accumulate()
-        n = self._n
+        n, B = self._n, self.B
         if n:
             Ki = self.layer.input_size + 1
             U = self._u[None, :, :n]                                               # (1, B, n, K)
@@ -253,11 +267,15 @@ class UORO(Estimator):
                 self.T = W
             else:
                 self.T += W
+            self._hist[0] = self._hist[n]
             self._n = 0
         if self.T is not None:
-            if self.alpha.max() > 1e8 or self.alpha.min() < 1e-8:
-                self.T *= self.alpha[..., None, None]
-                self.alpha[...] = 1.0
+            ra = self._r[0]
+            if ra.max() > self._limits[0] or ra.min() < self._limits[1]:
+                alpha = ra ** -0.25                                                 # (R, B)
+                self.T *= alpha[..., None, None]
+                self._hist[0, B:] /= alpha.reshape(-1, 1)
+                ra[...] = 1.0
             T2 = self.T.reshape(self.T.shape[0], self.T.shape[1], -1)
-            self.N = np.einsum("rbk,rbk->rb", T2, T2)
+            np.einsum("rbk,rbk->rb", T2, T2, out=self.N)
         self._flush = False
