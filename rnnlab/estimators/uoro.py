@@ -114,6 +114,10 @@ class UORO(Estimator):
             self._q = np.zeros((6, R, B), dtype=dt)
             self._r = np.zeros((2, R, B), dtype=dt)      # [alpha_t^-4, rho1_t^-4] (the first kept across steps)
             self._zero = np.zeros((), dtype=dt)
+            q = self._q
+            self._qviews = (q[2, ..., None, None], q[3], q[4], q[5], q[:2], q[2:4], self._r[0],
+                            np.empty_like(self._r))
+            self._slots = [None] * L                      # views of kept step n's arrays (``_slot``)
         self._limits = (np.asarray(self.alpha_bound ** 4, dtype=dt),   # on alpha^-4
                         np.asarray(self.alpha_bound ** -4, dtype=dt))
         self._hist[0, B:] = 0.0                           # v_0 = 0
@@ -140,63 +144,83 @@ class UORO(Estimator):
         self._vW = hW[B:].reshape(self.draws, B, -1)                        # v_{t-1}[h] W_hh^T
         return step_forward(self.spec, self.params, x_t, self.state, hW=hW[:B])
 
+    def _slot(self, n):
+        """Views of what kept step n reads and writes, made once per problem (the arrays are reused):
+        at n ~ 100 making them at every step took ~5% of it."""
+        R, B, I, Ki = self.draws, self.B, self.layer.input_size, self.layer.input_size + 1
+        v = self._hist[n + 1, B:].reshape(R, B, -1)
+        dgi, u = self._dgi[:, :, n], self._u[:, n]
+        Dd = np.empty((R, B, n + 1, 1), dtype=self.dtype)        # dgi_l . dgi_t and u_l . u_t for l <= n
+        Du = np.empty((B, n + 1, 1), dtype=self.dtype)
+        P = np.empty((R, B, n + 1), dtype=self.dtype)
+        cross = np.empty((R, B, 1, 1), dtype=self.dtype)
+        return (v, v[..., None, :], v[..., None], dgi, dgi[..., None], self._dgi[:, :, :n + 1], u, u[:, :I],
+                u[:, Ki:-1], u[..., None], self._u[:, :n + 1], Dd, Dd[..., 0], Du, Du[..., 0], P, P[..., n],
+                P[..., None, :n], self._f[..., n], self._f[..., n, None], self._f[..., :n, None], cross,
+                cross[..., 0, 0])
+
     def _advance(self, sv, state):
-        spec, n, q, r = self.spec, self._n, self._q, self._r
-        R, B, H, I, Ki = self.draws, self.B, spec.hidden, self.layer.input_size, self.layer.input_size + 1
-        v = self._hist[n + 1, B:].reshape(R, B, -1)                         # v_t, written below
+        spec, n, q, r, qv = self.spec, self._n, self._q, self._r, self._qviews
+        (v, v_row, v_col, dgi_row, dgi_col, dgi_kept, u, u_x, u_h, u_col, u_kept, Dd, Dd_, Du, Du_, P, w2,
+         P_kept, f, f_col, f_kept, cross4, cross) = self._slots[n] or self._make_slot(n)
         nu = self._nu.next(v.shape)
         if self._plain:     # J_t v = f'(z) (v W_hh^T) and dgi = f'(z) nu (into the kept row): two calls
             fp = sv["fp"]
             np.multiply(fp, self._vW, out=v)
-            dgi = dgh = np.multiply(fp, nu, out=self._dgi[:, :, n])          # (R, B, G H)
+            dgi = dgh = np.multiply(fp, nu, out=dgi_row)                         # (R, B, G H)
         else:               # J_t v_{t-1}: the network path's product came with the step's
-            vp = self._hist[n, B:].reshape(R, B, -1)
+            H, B = spec.hidden, self.B
+            vp = self._hist[n, B:].reshape(v.shape)
             v[...] = local_jvp(spec, sv, None, self._vW, vp[..., :H], vp[..., H:] if spec.parts == 2 else None)
             dgi, dgh, _, _ = local_vjp(spec, sv, nu)
-            self._dgi[:, :, n] = dgi
+            dgi_row[...] = dgi
             if not spec.shared:
                 self._dgh[:, :, n] = dgh
-        u = self._u[:, n]
-        u[:, :I] = sv["x"]
-        u[:, Ki:-1] = sv["h_prev"]
+        u_x[...] = sv["x"]
+        u_h[...] = sv["h_prev"]
         # <w_l, w_t> for the kept steps l and t itself (last), (R, B, n + 1): products of inner products
+        np.matmul(dgi_kept, dgi_col, out=Dd)
         if spec.shared:
-            P = (np.matmul(self._dgi[:, :, :n + 1], dgi[..., None])[..., 0]
-                 * np.matmul(self._u[:, :n + 1], u[..., None])[..., 0])
+            np.matmul(u_kept, u_col, out=Du)
+            np.multiply(Dd_, Du_, out=P)
         else:
-            P = (np.matmul(self._dgi[:, :, :n + 1], dgi[..., None])[..., 0]
-                 * np.matmul(self._u[:, :n + 1, :Ki], u[:, :Ki, None])[..., 0]
-                 + np.matmul(self._dgh[:, :, :n + 1], dgh[..., None])[..., 0]
-                 * np.matmul(self._u[:, :n + 1, Ki:], u[:, Ki:, None])[..., 0])
+            Ki = self.layer.input_size + 1
+            P[...] = (Dd_ * np.matmul(u_kept[..., :Ki], u_col[:, :Ki])[..., 0]
+                      + np.matmul(self._dgh[:, :, :n + 1], dgh[..., None])[..., 0]
+                      * np.matmul(u_kept[..., Ki:], u_col[:, Ki:])[..., 0])
         # r = [N / ||J v||^2, ||nu||^2 / ||w_t||^2] = [alpha_t^-4, rho1^-4]; one reduction checks every
         # norm for a zero and alpha_{t-1} for its bounds
-        np.matmul(v[..., None, :], v[..., None], out=q[2, ..., None, None])
-        q[3] = P[..., n]
-        np.subtract(self._limits[0], r[0], out=q[4])
-        np.subtract(r[0], self._limits[1], out=q[5])
+        q_vv, q_ww, q_hi, q_lo, q_num, q_den, ra, rt = qv
+        np.matmul(v_row, v_col, out=q_vv)
+        q_ww[...] = w2
+        np.subtract(self._limits[0], ra, out=q_hi)
+        np.subtract(ra, self._limits[1], out=q_lo)
         if q.min() > 0:     # the usual case
-            np.divide(q[:2], q[2:4], out=r)
+            np.divide(q_num, q_den, out=r)
         else:               # a zero norm: that rho is 1 (alpha unchanged; rho1^-4 = 1); alpha far from 1: fold
-            ok = (q[:2] > 0) & (q[2:4] > 0)
+            ok = (q_num > 0) & (q_den > 0)
             r[1] = 1.0
-            np.divide(q[:2], q[2:4], out=r, where=ok)
+            np.divide(q_num, q_den, out=r, where=ok)
             self._flush = self._flush or bool((q[4:] <= 0).any())
-        f = self._f[..., n]
-        rt = np.sqrt(r)                       # f = (alpha^-4 rho1^-4)^(1/4) in two roots: no overflow
+        np.sqrt(r, out=rt)                    # f = (alpha^-4 rho1^-4)^(1/4) in two roots: no overflow
         np.multiply(rt[0], rt[1], out=f)
         np.sqrt(f, out=f)
         # N <- ||theta^_{t-1} + f w_t||^2 = N + f (2 <theta^_{t-1}, w_t> + f <w_t, w_t>)
-        cross = np.matmul(P[..., None, :n], self._f[..., :n, None])[..., 0, 0]
+        np.matmul(P_kept, f_kept, out=cross4)
         if self.T is not None:
             cross += self._inner_T(dgi, dgh, u)
-        d = f * q[3]
+        d = f * w2
         d += cross
         d += cross
         d *= f
         self.N += d
         np.maximum(self.N, self._zero, out=self.N)
-        v += nu / f[..., None]
+        v += nu / f_col
         self._n = n + 1
+
+    def _make_slot(self, n):
+        self._slots[n] = self._slot(n)
+        return self._slots[n]
 
     def _inner_T(self, dgi, dgh, u):
         """<T, w_t> for w_t = [dgi (x) u^i, dgh (x) u^h], (R, B)."""
