@@ -78,10 +78,11 @@ def run(ctx: Context) -> list:
         for n in ns:
             t = per[(name, n)]
             ratio = None
-            note = f"time ~ n^{p:.2f} (n^{p2:.2f} at the top), target {targets[name]}" if n == max(ns) else ""
+            notes = [f"time ~ n^{p:.2f} (n^{p2:.2f} at the top), target {targets[name]}"] if n == max(ns) else []
             if n == top and name in ("uoro", "snap-1", "kf-rtrl"):
                 ratio = per[("bptt", n)].median / t.median
-                note += "; target for uoro, snap-1: >= 0.33x (within 3x of bptt)"
+                notes.append("target for uoro, snap-1: >= 0.33x (within 3x of bptt)")
+            note = "; ".join(notes)
             rows.append(Row(f"estimator RNN n={n} T={T} B={B}", name, t, items=T * B, item_unit="steps/s",
                             ratio=ratio, ref="bptt" if ratio else "", note=note))
     rows += run_checkpoint_memory(ctx)
