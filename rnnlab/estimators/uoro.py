@@ -41,23 +41,25 @@ class SignStream:
 
     def __init__(self, rng, block: int, dtype):
         self.rng, self.block, self.dtype = rng, block, dtype
-        self._drawn, self._next = None, 0
+        self._drawn, self._shape, self._next = None, None, 0
 
     def next(self, shape) -> np.ndarray:
-        """The next step's signs, an array of ``shape`` (read-only)."""
-        if self._drawn is None or self._next == len(self._drawn) or self._drawn.shape[1:] != shape:
-            size = int(np.prod(shape))
-            steps = max(1, min(self.block, 2 ** 20 // max(size, 1)))
-            n = steps * size
-            bits = np.unpackbits(np.frombuffer(self.rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
-            signs = bits.astype(self.dtype)     # 2 b - 1: a quarter of the time of a table look-up
-            signs *= 2.0
-            signs -= 1.0
-            self._drawn = signs.reshape((steps,) + tuple(shape))
-            self._drawn.flags.writeable = False
-            self._next = 0
-        self._next += 1
-        return self._drawn[self._next - 1]
+        """The next step's signs, an array of ``shape`` (a tuple; read-only)."""
+        i = self._next
+        if self._shape == shape and i < len(self._drawn):
+            self._next = i + 1
+            return self._drawn[i]
+        size = int(np.prod(shape))
+        steps = max(1, min(self.block, 2 ** 20 // max(size, 1)))
+        n = steps * size
+        bits = np.unpackbits(np.frombuffer(self.rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
+        signs = bits.astype(self.dtype)     # 2 b - 1: a quarter of the time of a table look-up
+        signs *= 2.0
+        signs -= 1.0
+        self._drawn = signs.reshape((steps,) + tuple(shape))
+        self._drawn.flags.writeable = False
+        self._shape, self._next = tuple(shape), 1
+        return self._drawn[0]
 
 
 class UORO(Estimator):
@@ -118,10 +120,12 @@ class UORO(Estimator):
             self._qviews = (q[2, ..., None, None], q[3], q[4], q[5], q[:2], q[2:4], self._r[0],
                             np.empty_like(self._r))
             self._slots = [None] * L                      # views of kept step n's arrays (``_slot``)
+            self._d = np.empty((R, B), dtype=dt)
+            self._n = 0
         self._limits = (np.asarray(self.alpha_bound ** 4, dtype=dt),   # on alpha^-4
                         np.asarray(self.alpha_bound ** -4, dtype=dt))
         self._hist[0, B:] = 0.0                           # v_0 = 0
-        self._dh[...] = 0.0
+        self._dh[:self._n] = 0.0                          # rows a sequence left unused (the rest are zero once used)
         self._q[...] = 0.0
         self._q[1] = S
         self._r[0] = 1.0                                  # alpha = 1
@@ -209,7 +213,7 @@ class UORO(Estimator):
         np.matmul(P_kept, f_kept, out=cross4)
         if self.T is not None:
             cross += self._inner_T(dgi, dgh, u)
-        d = f * w2
+        d = np.multiply(f, w2, out=self._d)
         d += cross
         d += cross
         d *= f
