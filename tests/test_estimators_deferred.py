@@ -208,3 +208,25 @@ def test_sign_stream_is_fair_and_continues_across_blocks():
     assert abs(np.mean(draws[1:] * draws[:-1])) <= 5 / np.sqrt(draws[1:].size)      # steps uncorrelated
     again = SignStream(np.random.default_rng(0), 3, np.float32)
     np.testing.assert_array_equal(np.stack([again.next((4, 250)) for _ in range(8)]), draws)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_deferred_uoro_with_alpha_folded_back_equals_the_per_step_update(kind):
+    """alpha (the scale between v = alpha s~ and theta^ = theta~ / alpha) folded back into v and T whenever
+    it leaves [1/1.05, 1.05]: the estimate is unchanged. One window for the whole sequence and one gradient
+    call at its end, so only a fold writes T out before then (checked: it happened)."""
+    layer, x, dout = problem(kind, T=13)
+    est = make_estimator("uoro", layer, seed=3)
+    est.alpha_bound = 1.05
+    ref = PlainUORO(layer, seed=3, block=est.window)
+    est.reset(x.shape[1])
+    ref.reset(x.shape[1])
+    folded = False
+    for t in range(x.shape[0]):
+        est.step(x[t])
+        ref.step(x[t])
+        est.learn(dout[t])
+        ref.learn(dout[t])
+        folded = folded or est.T is not None
+    assert folded
+    assert_pairs_close([(flat(est.spec, est.gradient()).reshape(-1), ref.gradient().reshape(-1))])

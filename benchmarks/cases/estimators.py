@@ -2,21 +2,28 @@
 
 One call runs one whole sequence (T steps, B sequences) through the algorithm's ``sequence_gradient``;
 the row's time is per call, the throughput in time steps. Per algorithm the exponent of time ~ n^p is
-fitted by least squares on log time against log n (over all sizes, and between the two largest, since a fixed
-cost per step of NumPy calls flattens the fit at small n; BPTT, UORO and SnAp-1 run up to n = 512 for that
-reason): RTRL should be near 4 (its J_t M_{t-1} product has S^2 P ~ n^4 terms), UORO and SnAp-1 near 2
-(O(n^2) per step, like BPTT's). At n = 128 the ratio to BPTT (the layer's forward and backward) is printed:
-target, UORO and SnAp-1 within 3x of BPTT's time.
+fitted by least squares on log time against log n, over all sizes and between the two largest: a fixed
+cost per step of NumPy calls flattens the fit at small n, so each algorithm runs up to sizes where its
+arithmetic dominates (BPTT, UORO and SnAp-1 to n = 2048, KF-RTRL to 512, RTRL to 128). RTRL should be
+near 4 (its J_t M_{t-1} product has S^2 P ~ n^4 terms), KF-RTRL near 3, UORO and SnAp-1 near 2 (O(n^2)
+per step, like BPTT's). The algorithms of one size are timed side by side (interleaved), except a call
+that takes more than ``SLOW_S`` (RTRL from n = 96, KF-RTRL at 512: seconds), timed apart 3 times after one
+untimed call. At n = 128 the ratio to BPTT (the layer's forward and backward) is printed: target, UORO and
+SnAp-1 within 3x of BPTT's time.
 Peak memory (child process, RSS): stored BPTT against checkpointed BPTT on a long sequence (T states
 against about 2 sqrt(T)).
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
 
 import numpy as np
 
 from ..harness import Context, Row, Timing, compare, peak_memory
+
+SLOW_S = 0.5    # seconds: a call this slow gets the short timing schedule (``timed``)
 
 
 def estimator_step(name: str, cell: str, n: int, T: int, B: int, I: int = 8):
@@ -37,19 +44,38 @@ def fitted_exponent(ns, seconds) -> float:
     return float(np.polyfit(np.log(ns), np.log(seconds), 1)[0])
 
 
+def timed(fns: dict, cfg) -> dict:
+    """``compare`` of the calls in ``fns`` (name -> call), interleaved, so that their ratios hold on a
+    machine whose load changes. One whose first call takes over ``SLOW_S`` (RTRL at n >= 96: seconds
+    each) is timed apart, 3 samples with no warm-up or settling calls beyond that first one (the usual
+    schedule would run it ~50 times)."""
+    slow = {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        fn()
+        if not cfg.quick and time.perf_counter() - t0 > SLOW_S:
+            slow[name] = fn
+    fast = {name: fn for name, fn in fns.items() if name not in slow}
+    out = compare(fast, cfg) if fast else {}
+    short = dataclasses.replace(cfg, warmup=0, settle=0, repeats=min(cfg.repeats, 3))
+    for name, fn in slow.items():
+        out.update(compare({name: fn}, short))
+    return out
+
+
 def run(ctx: Context) -> list:
     cfg = ctx.config
     T, B = cfg.pick((20, 8), (4, 2))
-    # n = 512 for the O(n^2) algorithms: below it a fixed cost per step (NumPy calls) is most of their time
-    sizes = {"bptt": cfg.pick([32, 64, 128, 256, 512], [4, 8]), "uoro": cfg.pick([32, 64, 128, 256, 512], [4, 8]),
-             "snap-1": cfg.pick([32, 64, 128, 256, 512], [4, 8]), "kf-rtrl": cfg.pick([32, 64, 128, 256], [4, 8]),
-             "rtrl": cfg.pick([16, 24, 32, 48, 64], [4, 8])}
+    # up to n = 2048 for the O(n^2) algorithms, 128 for RTRL: below that a fixed cost per step (NumPy
+    # calls) is much of their time and flattens the fitted exponent
+    big = [32, 64, 128, 256, 512, 1024, 2048]
+    sizes = {"bptt": cfg.pick(big, [4, 8]), "uoro": cfg.pick(big, [4, 8]), "snap-1": cfg.pick(big, [4, 8]),
+             "kf-rtrl": cfg.pick([32, 64, 128, 256, 512], [4, 8]), "rtrl": cfg.pick([16, 32, 48, 64, 96, 128], [4, 8])}
     targets = {"rtrl": "~4", "uoro": "~2", "snap-1": "~2", "kf-rtrl": "~3", "bptt": "~2"}
     rows, per = [], {}
-    for name, ns in sizes.items():
-        for n in ns:
-            t = compare({name: estimator_step(name, "rnn", n, T, B)}, cfg)[name]
-            per[(name, n)] = t
+    for n in sorted({n for ns in sizes.values() for n in ns}):     # the algorithms of one size side by side
+        at_n = {name: estimator_step(name, "rnn", n, T, B) for name, ns in sizes.items() if n in ns}
+        per.update({(name, n): t for name, t in timed(at_n, cfg).items()})
     top = 128 if 128 in sizes["bptt"] else max(sizes["bptt"])     # the target is stated at n = 128
     for name, ns in sizes.items():
         secs = [per[(name, n)].median / T for n in ns]
@@ -61,10 +87,11 @@ def run(ctx: Context) -> list:
         for n in ns:
             t = per[(name, n)]
             ratio = None
-            note = f"time ~ n^{p:.2f} (n^{p2:.2f} at the top), target {targets[name]}" if n == max(ns) else ""
+            notes = [f"time ~ n^{p:.2f} (n^{p2:.2f} at the top), target {targets[name]}"] if n == max(ns) else []
             if n == top and name in ("uoro", "snap-1", "kf-rtrl"):
                 ratio = per[("bptt", n)].median / t.median
-                note += "; target for uoro, snap-1: >= 0.33x (within 3x of bptt)"
+                notes.append("target for uoro, snap-1: >= 0.33x (within 3x of bptt)")
+            note = "; ".join(notes)
             rows.append(Row(f"estimator RNN n={n} T={T} B={B}", name, t, items=T * B, item_unit="steps/s",
                             ratio=ratio, ref="bptt" if ratio else "", note=note))
     rows += run_checkpoint_memory(ctx)

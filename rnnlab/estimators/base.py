@@ -81,7 +81,7 @@ class Estimator:
         x_t = np.asarray(x_t, dtype=self.dtype)
         if x_t.shape != (self.B, self.layer.input_size):
             raise ShapeError(f"x_t must have shape {(self.B, self.layer.input_size)}, got {x_t.shape}")
-        state, sv = step_forward(self.spec, self.params, x_t, self.state)
+        state, sv = self._forward(x_t)
         self._advance(sv, state)
         self.state = state
         self.t += 1
@@ -102,7 +102,10 @@ class Estimator:
 
     def gradient(self) -> dict:
         """dL/dtheta accumulated since the last call (mean over draws), the layer's keys and shapes."""
-        return {k: v.mean(axis=0) for k, v in self.draw_gradients().items()}
+        g = self.draw_gradients()
+        if self.draws == 1:         # the mean of one draw is that draw (four reductions fewer per call)
+            return {k: v[0] for k, v in g.items()}
+        return {k: v.mean(axis=0) for k, v in g.items()}
 
     def sequence_gradient(self, x, dout, state0=None) -> dict:
         """The gradient of whole sequences with the weights held: x (T, B, I), dout (T, B, H) = dL_t/dh_t."""
@@ -126,6 +129,10 @@ class Estimator:
 
     def _reset(self):
         pass
+
+    def _forward(self, x_t):
+        """The step from ``self.state``: (state_t, saved values), ``step_forward``'s."""
+        return step_forward(self.spec, self.params, x_t, self.state)
 
     def _advance(self, sv, state):
         raise NotImplementedError

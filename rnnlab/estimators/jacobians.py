@@ -88,21 +88,25 @@ def _sigmoid(z):
 
 # -- forward --------------------------------------------------------------------------------------
 
-def step_forward(spec: CellSpec, p: dict, x, state):
-    """One step. ``p``: the layer's params (``weight_ih_l0`` ...); x (B, I); state (B, S) = [h, c].
+def step_forward(spec: CellSpec, p: dict, x, state, hW=None):
+    """One step. ``p``: the layer's params (``weight_ih_l0`` ...); x (B, I); state (B, S) = [h, c];
+    ``hW``: h_{t-1} W_hh^T (B, G H) when the caller has it (UORO gets it in one product with its tangent's).
 
     Returns (state_t (B, S), saved): ``saved`` holds what the derivatives below read (shapes (B, ·))."""
     H = spec.hidden
     W_ih, W_hh, b_ih, b_hh = p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"]
     h = state[:, :H]
-    gi = x @ W_ih.T + b_ih                                     # (B, G H)
-    gh = h @ W_hh.T + b_hh                                     # (B, G H)
+    gi = x @ W_ih.T
+    gi += b_ih                                                 # (B, G H)
     sv = {"x": x, "h_prev": h}
-    if spec.kind == "rnn":
-        a = ACTIVATIONS[spec.nonlinearity](gi + gh)
+    if spec.kind == "rnn":      # z = gi + gh formed in gi's array (new), then f(z) in place: no temporaries
+        gi += b_hh
+        gi += h @ W_hh.T if hW is None else hW
+        a = ACTIVATIONS[spec.nonlinearity](gi, out=gi)
         sv["fp"] = activation_grad(spec.nonlinearity, a)       # f'(z_t)
         h_new = a if spec.leak == 1.0 else (1.0 - spec.leak) * h + spec.leak * a
         return h_new, sv
+    gh = (h @ W_hh.T if hW is None else hW) + b_hh             # (B, G H)
     if spec.kind == "lstm":
         c = state[:, H:]
         z = gi + gh
