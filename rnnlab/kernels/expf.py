@@ -13,9 +13,10 @@ float32, x clamped to [-87.3, 88.8]:
     exp(x) = 2^k exp(r),   exp(r) ~ 1 + r + r^2 (1/2 + r/6 + ...)  (Cephes' degree-7 minimax polynomial)
 
 2^k is made from its bits, (k + 127) << 23. Error: about one unit in the last place (1.003 at most over
-two million points from -87 to 88.3; the tests hold it to 1.5). Above 88.4 the result is inf (2^128 has no float32), where exp would still be finite up to 88.72:
-only 1 / (1 + exp(x)) and 2 / (1 + exp(x)) use it, and those are then 0, as float32 rounds them anyway
-at these sizes (below 3e-39). Below -87.3 it is exp(-87.3) ~ 1.2e-38 instead of smaller: 1 + that is 1.
+two million points from -87 to 88.3; the tests hold it to 1.5). Above 88.4 the result is inf (2^128 has
+no float32), where exp would still be finite up to 88.72: only 1 / (1 + exp(x)) and 2 / (1 + exp(x)) use
+it, and those are then 0, as float32 rounds them anyway at these sizes (below 3e-39). Below -87.3 it is
+exp(-87.3) ~ 1.2e-38 instead of smaller: 1 + that is 1.
 
 tanh(x) = 1 - 2 / (1 + exp(2x)) (float32): exact limits +-1; its error is absolute, within two units in
 the last place of 1 (1.8e-7 measured; the tests hold it to 2.4e-7) rather than relative to tanh(x), the
