@@ -154,3 +154,30 @@ def test_environment_variable_and_a_missing_numba_fall_back(monkeypatch):
     ref = run("gru", np.float64, False)
     for k in ref:
         np.testing.assert_array_equal(ours[k], ref[k])
+
+
+def test_without_a_writable_cache_directory_the_kernels_compile_uncached(tmp_path):
+    """numba refuses to build a cached function when no cache directory is writable (a read-only install
+    without a home directory); rnnlab then compiles without the cache instead of failing. Simulated in a
+    fresh process by leaving numba no cache locator."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+from numba.core import caching
+caching.CacheImpl._locator_classes = []           # as if no directory were writable
+import rnnlab
+from rnnlab import kernels
+layer = rnnlab.make_layer("gru", 3, 4, dtype=np.float64, seed=0)
+x = np.random.default_rng(0).standard_normal((5, 2, 3))
+out, _, cache = layer.forward(x)
+with kernels.numpy_only():
+    ref, _, _ = layer.forward(x)
+assert kernels.CACHE["on"] is False and kernels.for_cell("gru", np.float64) is not None
+assert np.abs(out - ref).max() < 1e-13
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")

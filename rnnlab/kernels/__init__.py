@@ -16,7 +16,8 @@ float32: within a few units in the last place) and to torch autograd. It runs
 
 Compiled code is cached on disk (numba's cache: next to this file, or in the user's cache directory when
 that is not writable), so only the first use on a machine compiles (a few seconds per cell and dtype;
-``python -m benchmarks.kernel_compile`` measures both).
+``python -m benchmarks.kernel_compile`` measures both). Where no such directory is writable (numba then
+refuses to build a cached function), the kernels are compiled without the cache, in every process.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import numpy as np
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _local = threading.local()
 _modules: dict = {}
+CACHE = {"on": True}       # read by expf.JIT when the kernel modules are imported
 
 
 def _wanted() -> bool:
@@ -52,7 +54,13 @@ def for_cell(name: str, dtype):
         return None
     if name not in _modules:
         import importlib
-        _modules[name] = importlib.import_module(f"{__name__}.{name}")
+        try:
+            _modules[name] = importlib.import_module(f"{__name__}.{name}")
+        except RuntimeError as e:          # numba: "cannot cache function ...: no locator available"
+            if "cannot cache" not in str(e) or not CACHE["on"]:
+                raise
+            CACHE["on"] = False            # no writable cache directory: compile in every process instead
+            _modules[name] = importlib.import_module(f"{__name__}.{name}")
     return _modules[name]
 
 

@@ -34,11 +34,14 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
+from . import CACHE
+
 # the flags the kernels compile with: fused multiply-add, reciprocals and the sign of zero may be
 # rearranged; infinities and NaN keep IEEE meaning (no nnan/ninf: saturated gates rely on inf), and no
 # reassociation (it would fold the rounding trick below away)
 FASTMATH = {"contract", "arcp", "nsz"}
-JIT = dict(fastmath=FASTMATH, error_model="numpy", boundscheck=False, nogil=True, cache=True)
+# cached on disk unless no directory is writable (rnnlab.kernels.for_cell finds out)
+JIT = dict(fastmath=FASTMATH, error_model="numpy", boundscheck=False, nogil=True, cache=CACHE["on"])
 
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)           # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI with few bits: k _LN2_HI exact
