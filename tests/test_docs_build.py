@@ -78,5 +78,7 @@ def test_cli_reports_the_version_the_changelog_releases():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
     r = subprocess.run([sys.executable, "-m", "rnnlab", "--version"], capture_output=True, text=True, env=env,
                        timeout=60)
-    assert r.returncode == 0 and r.stdout.strip() == f"rnnlab {rnnlab.__version__}"
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and lines[0] == f"rnnlab {rnnlab.__version__}"
+    assert lines[1].startswith("LSTM and GRU steps: ")
     assert f"## [{rnnlab.__version__}] - " in (ROOT / "CHANGELOG.md").read_text()

@@ -181,3 +181,17 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_version_says_which_code_the_gated_cells_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for setting, says in (("", "compiled kernels (numba "), ("numpy", "NumPy code (RNNLAB_KERNELS=numpy)")):
+        env = dict(os.environ, RNNLAB_KERNELS=setting, PYTHONPATH=root)
+        done = subprocess.run([sys.executable, "-m", "rnnlab", "--version"], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[1].startswith(f"LSTM and GRU steps: {says}")

@@ -35,13 +35,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: rnnlab's version, then which code the gated cells run (rnnlab.kernels)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import os
+
+        from .. import kernels
+
+        if os.environ.get("RNNLAB_KERNELS", "").strip().lower() == "numpy":
+            how = "NumPy code (RNNLAB_KERNELS=numpy)"
+        elif kernels.available():
+            import numba
+            how = f"compiled kernels (numba {numba.__version__})"
+        else:
+            how = "NumPy code (numba is not installed)"
+        print(f"rnnlab {__version__}\nLSTM and GRU steps: {how}")     # stdout, as argparse's version action
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``rnnlab`` command, with the sub-commands of ``COMMANDS`` registered in order."""
     import importlib
 
     p = _Parser(prog="rnnlab", description="Recurrent networks with explicit backpropagation through time: "
                 "train, evaluate, sample, and see the gradient vanish.")
-    p.add_argument("--version", action="version", version=f"rnnlab {__version__}")
+    p.add_argument("--version", action=_Version, nargs=0, help="show the version (and whether the LSTM and GRU "
+                   "run compiled kernels) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f".{name}", __name__).register(sub)
