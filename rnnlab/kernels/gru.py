@@ -5,7 +5,8 @@ backward. The equations and the cache's fields are ``rnnlab.layers.gru``'s (gate
     h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
 
 where gi holds b_ih and the r, z parts of b_hh (``GRUCell.input_bias``) and gh = h_{t-1} W_hh^T.
-One output array per loop, a row of the batch at a time (why: ``rnnlab.kernels.lstm``).
+One output array per loop over j < H, each gate a slice of its own, a row of the batch at a time (why:
+``rnnlab.kernels.lstm``).
 """
 from __future__ import annotations
 
@@ -24,16 +25,21 @@ def forward_step(t, gi, gh, b_hn, gates, ghn, hs):
     one = gi.dtype.type(1)
     for b in range(B):
         x, y, g = gi[t, b], gh[b], gates[t, b]
-        for j in range(2 * H):
-            g[j] = one / (one + fexp(-(x[j] + y[j])))                              # r, z
+        xr, xz, xn = x[:H], x[H:2 * H], x[2 * H:]
+        yr, yz, yn = y[:H], y[H:2 * H], y[2 * H:]
+        r, z, n = g[:H], g[H:2 * H], g[2 * H:]
+        for j in range(H):
+            r[j] = one / (one + fexp(-(xr[j] + yr[j])))
+        for j in range(H):
+            z[j] = one / (one + fexp(-(xz[j] + yz[j])))
         q = ghn[t, b]
         for j in range(H):
-            q[j] = y[2 * H + j] + b_hn[j]
+            q[j] = yn[j] + b_hn[j]
         for j in range(H):
-            g[2 * H + j] = ftanh(x[2 * H + j] + g[j] * q[j])                       # n
+            n[j] = ftanh(xn[j] + r[j] * q[j])
         h_prev, h = hs[t, b], hs[t + 1, b]
         for j in range(H):
-            h[j] = g[2 * H + j] + g[H + j] * (h_prev[j] - g[2 * H + j])
+            h[j] = n[j] + z[j] * (h_prev[j] - n[j])
 
 
 @njit(**JIT)
@@ -45,13 +51,14 @@ def factors(gates, hs, ghn, coef):
     for t in range(T):
         for b in range(B):
             a, h_prev, q, k = gates[t, b], hs[t, b], ghn[t, b], coef[t, b]
+            r, z, n = a[:H], a[H:2 * H], a[2 * H:]
             kr, kz, kn = k[0], k[1], k[2]
             for j in range(H):
-                kn[j] = (one - a[2 * H + j] * a[2 * H + j]) * (one - a[H + j])
+                kn[j] = (one - n[j] * n[j]) * (one - z[j])
             for j in range(H):
-                kz[j] = (h_prev[j] - a[2 * H + j]) * a[H + j] * (one - a[H + j])
+                kz[j] = (h_prev[j] - n[j]) * z[j] * (one - z[j])
             for j in range(H):
-                kr[j] = kn[j] * q[j] * a[j] * (one - a[j])
+                kr[j] = kn[j] * q[j] * r[j] * (one - r[j])
 
 
 @njit(**JIT)
@@ -62,17 +69,22 @@ def backward_step(t, dh, gates, coef, dgi, dgh, dh_local):
         dgi = [dh coef_r, dh coef_z, dh coef_n];  dgh = [dgi_r, dgi_z, dgi_n r];  dh_local = dh z"""
     B, H = dh.shape
     for b in range(B):
-        d, k, a, gi_, gh_, loc = dh[b], coef[t, b], gates[t, b], dgi[b], dgh[b], dh_local[b]
+        d, k, a, loc = dh[b], coef[t, b], gates[t, b], dh_local[b]
+        r, z = a[:H], a[H:2 * H]
         kr, kz, kn = k[0], k[1], k[2]
+        ir, iz, in_ = dgi[b][:H], dgi[b][H:2 * H], dgi[b][2 * H:]
+        hr, hz, hn = dgh[b][:H], dgh[b][H:2 * H], dgh[b][2 * H:]
         for j in range(H):
-            gi_[j] = d[j] * kr[j]
+            ir[j] = d[j] * kr[j]
         for j in range(H):
-            gi_[H + j] = d[j] * kz[j]
+            iz[j] = d[j] * kz[j]
         for j in range(H):
-            gi_[2 * H + j] = d[j] * kn[j]
-        for j in range(2 * H):
-            gh_[j] = gi_[j]
+            in_[j] = d[j] * kn[j]
         for j in range(H):
-            gh_[2 * H + j] = gi_[2 * H + j] * a[j]
+            hr[j] = ir[j]
         for j in range(H):
-            loc[j] = d[j] * a[H + j]
+            hz[j] = iz[j]
+        for j in range(H):
+            hn[j] = in_[j] * r[j]
+        for j in range(H):
+            loc[j] = d[j] * z[j]

@@ -4,10 +4,13 @@ backward. The equations and the cache's fields are ``rnnlab.layers.lstm``'s (gat
     [i, f, g, o] = [sigma, sigma, tanh, sigma](gi_t + W_hh h_{t-1})
     c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
 
-Each kernel walks the batch row by row and, within a row, writes one output per loop: a loop that writes
-one array and reads a few others is one the compiler vectorises (it checks that they do not overlap
-once, before the loop; with many written arrays it gives up and runs the loop a number at a time). A
-row's arrays (4 H numbers) stay in the first-level cache between the loops.
+Each kernel walks the batch row by row and, within a row, writes one output per loop over j < H, each
+gate a slice of its own (``g_i = g[:H]``, ...): a loop that writes one array and reads a few others is
+one the compiler vectorises (it checks once, before the loop, that they do not overlap). Two things make
+it give up and run the loop a number at a time: many written arrays, and one array read and written at
+offsets it cannot compare (``g[2H + j]`` against ``g[j]`` with H known only at run time: measured 2x
+slower a step than the slices). A row's arrays (4 H numbers) stay in the first-level cache between the
+loops.
 """
 from __future__ import annotations
 
@@ -26,23 +29,26 @@ def forward_step(t, gi, a_h, gates, cs, tanh_c, hs):
     one = gi.dtype.type(1)
     for b in range(B):
         x, a, g = gi[t, b], a_h[b], gates[t, b]
+        xi, xf, xg, xo = x[:H], x[H:2 * H], x[2 * H:3 * H], x[3 * H:]
+        ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+        i, f, gg, o = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
         for j in range(H):
-            g[j] = one / (one + fexp(-(x[j] + a[j])))                              # i
-        for j in range(H, 2 * H):
-            g[j] = one / (one + fexp(-(x[j] + a[j])))                              # f
-        for j in range(2 * H, 3 * H):
-            g[j] = ftanh(x[j] + a[j])                                               # g
-        for j in range(3 * H, 4 * H):
-            g[j] = one / (one + fexp(-(x[j] + a[j])))                              # o
+            i[j] = one / (one + fexp(-(xi[j] + ai[j])))
+        for j in range(H):
+            f[j] = one / (one + fexp(-(xf[j] + af[j])))
+        for j in range(H):
+            gg[j] = ftanh(xg[j] + ag[j])
+        for j in range(H):
+            o[j] = one / (one + fexp(-(xo[j] + ao[j])))
         c_prev, c = cs[t, b], cs[t + 1, b]
         for j in range(H):
-            c[j] = g[H + j] * c_prev[j] + g[j] * g[2 * H + j]                      # c_t = f c_{t-1} + i g
+            c[j] = f[j] * c_prev[j] + i[j] * gg[j]                                 # c_t = f c_{t-1} + i g
         tc = tanh_c[t, b]
         for j in range(H):
             tc[j] = ftanh(c[j])
         h = hs[t + 1, b]
         for j in range(H):
-            h[j] = g[3 * H + j] * tc[j]                                             # h_t = o tanh(c_t)
+            h[j] = o[j] * tc[j]                                                     # h_t = o tanh(c_t)
 
 
 @njit(**JIT)
@@ -53,18 +59,19 @@ def factors(gates, cs, tanh_c, coef, oc):
     one = gates.dtype.type(1)
     for t in range(T):
         for b in range(B):
-            a, c_prev, tc, k = gates[t, b], cs[t, b], tanh_c[t, b], coef[t, b]
-            k0, k1, k2, k3, o_c = k[0], k[1], k[2], k[3], oc[t, b]
+            a, c_prev, tc, k, o_c = gates[t, b], cs[t, b], tanh_c[t, b], coef[t, b], oc[t, b]
+            i, f, g, o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+            k0, k1, k2, k3 = k[0], k[1], k[2], k[3]
             for j in range(H):
-                k0[j] = a[2 * H + j] * a[j] * (one - a[j])
+                k0[j] = g[j] * i[j] * (one - i[j])
             for j in range(H):
-                k1[j] = c_prev[j] * a[H + j] * (one - a[H + j])
+                k1[j] = c_prev[j] * f[j] * (one - f[j])
             for j in range(H):
-                k2[j] = a[j] * (one - a[2 * H + j] * a[2 * H + j])
+                k2[j] = i[j] * (one - g[j] * g[j])
             for j in range(H):
-                k3[j] = tc[j] * a[3 * H + j] * (one - a[3 * H + j])
+                k3[j] = tc[j] * o[j] * (one - o[j])
             for j in range(H):
-                o_c[j] = a[3 * H + j] * (one - tc[j] * tc[j])
+                o_c[j] = o[j] * (one - tc[j] * tc[j])
 
 
 @njit(**JIT)
@@ -75,17 +82,19 @@ def backward_step(t, dh, dc, gates, coef, oc, da):
         dc~ = dc + dh oc;  da = [dc~ coef_i, dc~ coef_f, dc~ coef_g, dh coef_o];  dc_{t-1} = dc~ f"""
     B, H = dh.shape
     for b in range(B):
-        d_h, d_c, o_c, k, a, out = dh[b], dc[b], oc[t, b], coef[t, b], gates[t, b], da[b]
+        d_h, d_c, o_c, k, out = dh[b], dc[b], oc[t, b], coef[t, b], da[b]
+        f = gates[t, b][H:2 * H]
+        k0, k1, k2, k3 = k[0], k[1], k[2], k[3]
+        di, df, dg, do = out[:H], out[H:2 * H], out[2 * H:3 * H], out[3 * H:]
         for j in range(H):
             d_c[j] += d_h[j] * o_c[j]
-        k0, k1, k2, k3 = k[0], k[1], k[2], k[3]
         for j in range(H):
-            out[j] = d_c[j] * k0[j]
+            di[j] = d_c[j] * k0[j]
         for j in range(H):
-            out[H + j] = d_c[j] * k1[j]
+            df[j] = d_c[j] * k1[j]
         for j in range(H):
-            out[2 * H + j] = d_c[j] * k2[j]
+            dg[j] = d_c[j] * k2[j]
         for j in range(H):
-            out[3 * H + j] = d_h[j] * k3[j]
+            do[j] = d_h[j] * k3[j]
         for j in range(H):
-            d_c[j] *= a[H + j]
+            d_c[j] *= f[j]
