@@ -1,6 +1,8 @@
 """Backpropagation through time, written once for every cell type.
 
-A cell supplies ``backward_step(cache, s, dh, dc)``: the local backward of step(s) ``s`` (one index or a
+A cell supplies ``prepare_backward(cache, ws, into)`` (its per-step factors, once per cache; ``into``: the
+sweep will call only ``backward_step_into``, whose compiled version may compute them itself) and
+``backward_step(cache, s, dh, dc)``: the local backward of step(s) ``s`` (one index or a
 slice of steps, so the same code serves one step or all steps at once). It returns the gradients of the
 step's input and recurrent pre-activations (``dgi``, ``dgh``), any part of dL/dh_{t-1} that bypasses
 W_hh (GRU's ``dh * z``), and dL/dc_{t-1} (LSTM). This module chains those steps:
@@ -68,11 +70,13 @@ def bptt(cell, cache, W_hh, dout, dstate_n=None, truncate=None, ws=None):
     T = dout.shape[0]
     lstm = cell.has_cell_state
     ws = workspace_of(ws)
-    cell.prepare_backward(cache, ws)
+    whole = truncate is None or truncate >= T - 1
+    into = whole and hasattr(cell, "backward_step_into")
+    cell.prepare_backward(cache, ws, into=into)
     dhn, dcn = (dstate_n if lstm and dstate_n is not None else (dstate_n, None))
     m = cache.get("mask_hh")                                     # recurrent dropout: (B, H) or None
-    if truncate is None or truncate >= T - 1:
-        full = _full_into if hasattr(cell, "backward_step_into") else _full
+    if whole:
+        full = _full_into if into else _full
         dgi, dgh, dh0, dc0 = full(cell, cache, W_hh, dout, dhn, dcn, m, ws)
     else:
         dgi, dgh, dh0, dc0 = _truncated(cell, cache, W_hh, dout, dhn, dcn, int(truncate), m, ws)

@@ -85,6 +85,13 @@ def run(kind, dtype, fused, *, L=1, truncate=None, p_hh=0.0, T=7, B=3, I=4, H=5,
             with kernels.numpy_only():
                 out, hn, cache = layer.forward(x, h0, masks_hh=masks_hh)
                 grads = layer.backward(cache, dout, dhn, truncate=truncate)
+    if fused:
+        for c in cache:        # the factors (truncation and the diagnostics ask for them): the kernel's
+            layer.cell.prepare_backward(c)
+    else:
+        with kernels.numpy_only():
+            for c in cache:
+                layer.cell.prepare_backward(c)
     dx, dh0, dparams = grads
     arrays = {"out": out, "dx": dx}
     for name, v in (("hn", hn), ("dh0", dh0)):
@@ -111,7 +118,7 @@ CASES = [dict(), dict(L=2), dict(truncate=2), dict(p_hh=0.4, L=2), dict(T=1, B=1
 def test_kernels_equal_the_numpy_code_float64(kind, case):
     ours, ref = run(kind, np.float64, True, **case), run(kind, np.float64, False, **case)
     assert ours.keys() == ref.keys()
-    assert "cache0.coef" in ours                                    # the per-step factors were compared too
+    assert "cache0.coef" in ours                                    # the per-step factors are compared too
     for k in ref:
         assert rel(ours[k], ref[k]) <= 1e-13, f"{kind} {k}: {rel(ours[k], ref[k]):.1e}"
 
@@ -129,6 +136,19 @@ def test_kernels_float32_are_as_close_to_float64_as_the_numpy_code(kind, case):
         e_ours, e_ref = rel(ours[k], exact[k]), rel(ref[k], exact[k])
         assert ours[k].dtype == np.float32
         assert e_ours <= 2 * e_ref + 16 * eps, f"{kind} {k}: kernels {e_ours:.1e}, numpy {e_ref:.1e}"
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_full_bptt_with_the_kernels_makes_no_per_step_factors(kind):
+    """The compiled backward step forms the factors itself: a full backward leaves no coef in the cache
+    (truncation still gets them, from the factors kernel)."""
+    layer = rnnlab.make_layer(kind, 3, 4, dtype=np.float32, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    _, _, cache = layer.forward(x)
+    layer.backward(cache, np.ones((5, 2, 4), np.float32))
+    assert "coef" not in cache[0]
+    layer.backward(cache, np.ones((5, 2, 4), np.float32), truncate=1)
+    assert "coef" in cache[0]
 
 
 def test_the_switch():

@@ -188,7 +188,8 @@ def layer_parts(cell: str, T: int, B: int, I: int, H: int) -> dict:
     return {
         "input product x W_ih^T + bias": (input_product, fwd_flops),
         "forward recurrence (cell loop)": (lambda: c.forward(gi, state0, W_hh, p["b_hh"]), step_flops),
-        "per-step factors (prepare_backward)": (lambda: c.prepare_backward(dict(plain)), None),
+        # as full BPTT asks for them (the gated cells' compiled backward steps form their own)
+        "per-step factors (prepare_backward)": (lambda: c.prepare_backward(dict(plain), into=True), None),
         "backward sweep (bptt, full)": (lambda: bptt.bptt(c, cache, W_hh, dout), step_flops),
         "dW_ih, dx, dW_hh products": (weight_products, 2 * fwd_flops + step_flops),
         "bias gradient sums": (bias_sums, None),

@@ -62,24 +62,26 @@ def factors(gates, hs, ghn, coef):
 
 
 @njit(**JIT)
-def backward_step(t, dh, gates, coef, dgi, dgh, dh_local):
+def backward_step(t, dh, gates, hs, ghn, dgi, dgh, dh_local):
     """Step t backward: dgi, dgh (B, 3H) receive the input and recurrent pre-activation gradients,
-    dh_local (B, H) the direct path dh z to h_{t-1}; dh (B, H) is read only.
+    dh_local (B, H) the direct path dh z to h_{t-1}; dh (B, H) is read only. The factors of ``factors``
+    are formed here, from the forward's gates, h_{t-1} and ghn, in the same order of operations:
 
-        dgi = [dh coef_r, dh coef_z, dh coef_n];  dgh = [dgi_r, dgi_z, dgi_n r];  dh_local = dh z"""
+        dn~ = dh (1 - n^2)(1 - z);  dz~ = dh (h_{t-1} - n) z (1 - z);  dr~ = dh (1 - n^2)(1 - z) ghn r (1 - r)
+        dgi = [dr~, dz~, dn~];  dgh = [dr~, dz~, dn~ r];  dh_local = dh z"""
     B, H = dh.shape
+    one = dh.dtype.type(1)
     for b in range(B):
-        d, k, a, loc = dh[b], coef[t, b], gates[t, b], dh_local[b]
-        r, z = a[:H], a[H:2 * H]
-        kr, kz, kn = k[0], k[1], k[2]
+        d, a, h_prev, q, loc = dh[b], gates[t, b], hs[t, b], ghn[t, b], dh_local[b]
+        r, z, n = a[:H], a[H:2 * H], a[2 * H:]
         ir, iz, in_ = dgi[b][:H], dgi[b][H:2 * H], dgi[b][2 * H:]
         hr, hz, hn = dgh[b][:H], dgh[b][H:2 * H], dgh[b][2 * H:]
         for j in range(H):
-            ir[j] = d[j] * kr[j]
+            in_[j] = d[j] * ((one - n[j] * n[j]) * (one - z[j]))
         for j in range(H):
-            iz[j] = d[j] * kz[j]
+            iz[j] = d[j] * ((h_prev[j] - n[j]) * z[j] * (one - z[j]))
         for j in range(H):
-            in_[j] = d[j] * kn[j]
+            ir[j] = d[j] * ((one - n[j] * n[j]) * (one - z[j]) * q[j] * r[j] * (one - r[j]))
         for j in range(H):
             hr[j] = ir[j]
         for j in range(H):

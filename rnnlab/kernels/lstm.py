@@ -75,26 +75,29 @@ def factors(gates, cs, tanh_c, coef, oc):
 
 
 @njit(**JIT)
-def backward_step(t, dh, dc, gates, coef, oc, da):
+def backward_step(t, dh, dc, gates, cs, tanh_c, da):
     """Step t backward: dc (B, H), dL/dc_t on entry, becomes dL/dc_{t-1}; da (B, 4H) receives the
-    pre-activation gradients; dh (B, H) is read only.
+    pre-activation gradients; dh (B, H) is read only. The factors of ``factors`` are formed here, from
+    the forward's gates, c_{t-1} and tanh(c_t), in the same order of operations:
 
-        dc~ = dc + dh oc;  da = [dc~ coef_i, dc~ coef_f, dc~ coef_g, dh coef_o];  dc_{t-1} = dc~ f"""
+        dc~ = dc + dh o (1 - tanh(c_t)^2)
+        da = [dc~ g i(1-i), dc~ c_{t-1} f(1-f), dc~ i (1-g^2), dh tanh(c_t) o(1-o)];  dc_{t-1} = dc~ f"""
     B, H = dh.shape
+    one = dh.dtype.type(1)
     for b in range(B):
-        d_h, d_c, o_c, k, out = dh[b], dc[b], oc[t, b], coef[t, b], da[b]
-        f = gates[t, b][H:2 * H]
-        k0, k1, k2, k3 = k[0], k[1], k[2], k[3]
+        d_h, d_c, out = dh[b], dc[b], da[b]
+        a, c_prev, tc = gates[t, b], cs[t, b], tanh_c[t, b]
+        i, f, g, o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
         di, df, dg, do = out[:H], out[H:2 * H], out[2 * H:3 * H], out[3 * H:]
         for j in range(H):
-            d_c[j] += d_h[j] * o_c[j]
+            d_c[j] += d_h[j] * (o[j] * (one - tc[j] * tc[j]))
         for j in range(H):
-            di[j] = d_c[j] * k0[j]
+            di[j] = d_c[j] * (g[j] * i[j] * (one - i[j]))
         for j in range(H):
-            df[j] = d_c[j] * k1[j]
+            df[j] = d_c[j] * (c_prev[j] * f[j] * (one - f[j]))
         for j in range(H):
-            dg[j] = d_c[j] * k2[j]
+            dg[j] = d_c[j] * (i[j] * (one - g[j] * g[j]))
         for j in range(H):
-            do[j] = d_h[j] * k3[j]
+            do[j] = d_h[j] * (tc[j] * o[j] * (one - o[j]))
         for j in range(H):
             d_c[j] *= f[j]

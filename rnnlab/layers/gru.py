@@ -121,13 +121,17 @@ class GRUCell:
                 h += n
         return hs[1:], hs[T], {"hs": hs, "gates": gates, "ghn": ghn}
 
-    def prepare_backward(self, cache, ws=None):
+    def prepare_backward(self, cache, ws=None, into=False):
         """Add ``coef`` (T, B, 3, H) to the cache, once per cache: the factors
         [(1 - z)(1 - n^2) ghn r(1 - r), (h_{t-1} - n) z(1 - z), (1 - z)(1 - n^2)] that turn dL/dh_t into
-        dr~, dz~, dn~. ``ws``: the ``rnnlab.workspace.Workspace`` it comes from, or None (new arrays)."""
+        dr~, dz~, dn~. ``ws``: the ``rnnlab.workspace.Workspace`` it comes from, or None (new arrays).
+        ``into``: the sweep will call only ``backward_step_into``; with the compiled kernel that computes
+        the factors itself, none are made."""
         if "coef" in cache:
             return
         a = cache["gates"]
+        if into and kernels.for_cell("gru", a.dtype) is not None:
+            return
         T, B, G = a.shape
         H = G // 3
         ws = workspace_of(ws)
@@ -171,7 +175,7 @@ class GRUCell:
         fused = kernels.for_cell("gru", dh.dtype)
         if fused is not None:
             dh_local = np.empty_like(dh)
-            fused.backward_step(t, dh, cache["gates"], cache["coef"], dgi, dgh, dh_local)
+            fused.backward_step(t, dh, cache["gates"], cache["hs"], cache["ghn"], dgi, dgh, dh_local)
             return dh_local
         B, H = dh.shape
         a = cache["gates"][t]

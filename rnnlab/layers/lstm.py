@@ -130,12 +130,16 @@ class LSTMCell:
         cache = {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
         return hs[1:], (hs[T], cs[T]), cache
 
-    def prepare_backward(self, cache, ws=None):
+    def prepare_backward(self, cache, ws=None, into=False):
         """Add ``coef`` and ``oc`` (see the module docstring) to the cache, once per cache; ``ws``: the
-        ``rnnlab.workspace.Workspace`` they come from, or None (new arrays)."""
+        ``rnnlab.workspace.Workspace`` they come from, or None (new arrays). ``into``: the sweep will call
+        only ``backward_step_into``; with the compiled kernel that computes the factors itself, none
+        are made."""
         if "coef" in cache:
             return
         a = cache["gates"]
+        if into and kernels.for_cell("lstm", a.dtype) is not None:
+            return
         T, B, G = a.shape
         H = G // 4
         ws = workspace_of(ws)
@@ -183,8 +187,8 @@ class LSTMCell:
         and ``dc`` (B, H), dL/dc_t on entry, is overwritten with dL/dc_{t-1}. ``dh`` is left unchanged.
         Returns None: h_{t-1} is reached through W_hh only."""
         fused = kernels.for_cell("lstm", dh.dtype)
-        if fused is not None:
-            fused.backward_step(t, dh, dc, cache["gates"], cache["coef"], cache["oc"], dgi)
+        if fused is not None:     # the factors from the forward's arrays, in the kernel (no coef, oc)
+            fused.backward_step(t, dh, dc, cache["gates"], cache["cs"], cache["tanh_c"], dgi)
             return None
         B, H = dh.shape
         coef = cache["coef"][t]                                  # (B, 4, H)

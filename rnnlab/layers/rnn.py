@@ -95,9 +95,10 @@ class RNNCell:
             self.f(z, out=hs[t + 1])
         return hs[1:], hs[T], {"hs": hs}
 
-    def prepare_backward(self, cache, ws=None):
+    def prepare_backward(self, cache, ws=None, into=False):
         """Derivative factors of every step, computed once and kept in the cache; ``ws``: the
-        ``rnnlab.workspace.Workspace`` they come from, or None (a new array)."""
+        ``rnnlab.workspace.Workspace`` they come from, or None (a new array); ``into``: unused (the
+        factors serve both backward steps)."""
         if "dact" not in cache:
             h = cache["hs"][1:]
             cache["dact"] = activation_grad(self.nonlinearity, h, workspace_of(ws).empty(h.shape, h.dtype))
