@@ -130,13 +130,13 @@ class GRUCell:
         if "coef" in cache:
             return
         a = cache["gates"]
-        if into and kernels.for_cell("gru", a.dtype) is not None:
+        fused = kernels.for_cell("gru", a.dtype)
+        if into and fused is not None:
             return
         T, B, G = a.shape
         H = G // 3
         ws = workspace_of(ws)
         coef = ws.empty((T, B, 3, H), a.dtype)
-        fused = kernels.for_cell("gru", a.dtype)
         if fused is not None:
             fused.factors(a, cache["hs"], cache["ghn"], coef)
             cache["coef"] = coef

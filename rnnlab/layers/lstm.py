@@ -13,7 +13,8 @@ Backward of one step, given dL/dh_t (``dh``) and dL/dc_t from later steps (``dc`
 
 Cache fields: ``hs`` (T+1, B, H) with hs[0] = h0; ``cs`` (T+1, B, H) with cs[0] = c0;
 ``gates`` (T, B, 4H) activated gates i, f, g, o; ``tanh_c`` (T, B, H). ``prepare_backward`` adds the
-per-step factors of the equations above, once per backward: ``coef`` (T, B, 4, H) =
+per-step factors of the equations above, once per backward (except before a full sweep with the compiled
+backward step, ``rnnlab.kernels.lstm``, which forms them itself): ``coef`` (T, B, 4, H) =
 [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tanh(c_t) o(1-o)] and ``oc`` (T, B, H) = o (1 - tanh(c_t)^2), so that
 
     dc~ = dc + dh * oc;   d(pre)[i, f, g] = dc~ * coef[i, f, g];   d(pre)[o] = dh * coef[o];   dc_{t-1} = dc~ * f
@@ -138,14 +139,14 @@ class LSTMCell:
         if "coef" in cache:
             return
         a = cache["gates"]
-        if into and kernels.for_cell("lstm", a.dtype) is not None:
+        fused = kernels.for_cell("lstm", a.dtype)
+        if into and fused is not None:
             return
         T, B, G = a.shape
         H = G // 4
         ws = workspace_of(ws)
         coef = ws.empty((T, B, 4, H), a.dtype)
         oc = ws.empty((T, B, H), a.dtype)
-        fused = kernels.for_cell("lstm", a.dtype)
         if fused is not None:
             fused.factors(a, cache["cs"], cache["tanh_c"], coef, oc)
             cache["coef"], cache["oc"] = coef, oc
