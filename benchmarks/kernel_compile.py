@@ -1,6 +1,7 @@
 """What the compiled gate kernels (rnnlab.kernels) cost before their first step: numba's import, the
 compilation on a machine's first use, and loading them from numba's on-disk cache afterwards; then the
-kernels' exp and tanh against NumPy's, ns per float32 (32768 numbers a call, 2000 calls).
+kernels' exp and tanh against NumPy's and against numba's own math.exp / math.tanh, ns per float32
+(32768 numbers a call, 2000 calls).
 
     python -m benchmarks.kernel_compile
 
@@ -46,12 +47,27 @@ def measure(cache_dir: str) -> dict:
 
 
 def elementwise() -> dict:
-    """ns per float32 number of exp and tanh: the kernels' (rnnlab.kernels.expf) and NumPy's."""
+    """ns per float32 number of exp and tanh: the kernels' (rnnlab.kernels.expf), NumPy's, and numba's
+    own ``math.exp`` / ``math.tanh`` (the C library's, one number at a time: why the kernels have theirs)."""
+    import math
     import time
 
     import numpy as np
+    from numba import njit
 
-    from rnnlab.kernels.expf import exp_into, tanh_into
+    from rnnlab.kernels.expf import JIT, exp_into, tanh_into
+
+    plain = dict(JIT, cache=False)
+
+    @njit(**plain)
+    def libm_exp(x, out):
+        for i in range(x.shape[0]):
+            out[i] = math.exp(x[i])
+
+    @njit(**plain)
+    def libm_tanh(x, out):
+        for i in range(x.shape[0]):
+            out[i] = math.tanh(x[i])
 
     x = (np.random.default_rng(0).standard_normal(32768) * 5).astype(np.float32)
     y = np.empty_like(x)
@@ -63,8 +79,8 @@ def elementwise() -> dict:
             f()
         return (time.perf_counter() - t0) / calls / x.size * 1e9
 
-    return {"exp": (ns(lambda: exp_into(x, y)), ns(lambda: np.exp(x, out=y))),
-            "tanh": (ns(lambda: tanh_into(x, y)), ns(lambda: np.tanh(x, out=y)))}
+    return {"exp": (ns(lambda: exp_into(x, y)), ns(lambda: np.exp(x, out=y)), ns(lambda: libm_exp(x, y))),
+            "tanh": (ns(lambda: tanh_into(x, y)), ns(lambda: np.tanh(x, out=y)), ns(lambda: libm_tanh(x, y)))}
 
 
 def main() -> None:
@@ -78,10 +94,10 @@ def main() -> None:
     total = [sum(v for k, v in d.items() if k != "import numba") for d in (cold, warm)]
     print(f"| all four first steps | {total[0]:.2f} | {total[1]:.3f} |")
     print()
-    print("| float32 | kernels, ns per number | NumPy, ns per number |")
-    print("| --- | ---: | ---: |")
-    for k, (ours, numpy_) in elementwise().items():
-        print(f"| {k} | {ours:.2f} | {numpy_:.2f} |")
+    print("| float32, ns per number | kernels (expf.py) | NumPy | numba's math.exp / math.tanh |")
+    print("| --- | ---: | ---: | ---: |")
+    for k, (ours, numpy_, libm) in elementwise().items():
+        print(f"| {k} | {ours:.2f} | {numpy_:.2f} | {libm:.2f} |")
 
 
 if __name__ == "__main__":

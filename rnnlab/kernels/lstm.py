@@ -8,9 +8,9 @@ Each kernel walks the batch row by row and, within a row, writes one output per 
 gate a slice of its own (``g_i = g[:H]``, ...): a loop that writes one array and reads a few others is
 one the compiler vectorises (it checks once, before the loop, that they do not overlap). Two things make
 it give up and run the loop a number at a time: many written arrays, and one array read and written at
-offsets it cannot compare (``g[2H + j]`` against ``g[j]`` with H known only at run time: measured 2x
-slower a step than the slices). A row's arrays (4 H numbers) stay in the first-level cache between the
-loops.
+offsets it cannot compare (``g[2H + j]`` against ``g[j]`` with H known only at run time: in make
+bench's layer parts the GRU's forward loop took 27.1 ms that way, 20.3 with the slices). A row's arrays
+(4 H numbers) stay in the first-level cache between the loops.
 """
 from __future__ import annotations
 
