@@ -1,6 +1,7 @@
 """Per-step arrays of the steps an estimator has not yet folded into its influence state.
 
-SnAp-1, e-prop, RFLO and UORO defer the work on their large influence arrays: a step only saves a few
+SnAp-1, e-prop and RFLO defer the work on their large influence arrays (UORO keeps its own arrays,
+laid out for its batched products): a step only saves a few
 (B, ·) arrays, and every so many steps (or at a ``gradient`` call) they are processed together, as
 products over (L, B, ·). Saving into rows of arrays allocated once, rather than into lists stacked later,
 keeps the step to a few copies.

@@ -27,7 +27,16 @@ import numpy as np
 
 from .base import Estimator
 from .jacobians import immediate, inputs_u, state_jvp
-from .uoro import _ratio_sqrt
+
+
+def _ratio_sqrt(num, den):
+    """sqrt(num / den) where both are > 0, else 1 (the product the rho scales is then zero anyway); in
+    num's dtype (a float32 run stays float32)."""
+    num = np.asarray(num)
+    ok = (num > 0) & (den > 0)
+    out = np.ones(ok.shape, dtype=num.dtype)
+    np.divide(num, den, out=out, where=ok)
+    return np.sqrt(out, out=out)
 
 
 class KFRTRL(Estimator):

@@ -24,16 +24,6 @@ from .base import Estimator
 from .jacobians import local_jvp, local_vjp, step_forward
 
 
-def _ratio_sqrt(num, den):
-    """sqrt(num / den) where both are > 0, else 1 (the product the rho scales is then zero anyway); in
-    num's dtype (a float32 run stays float32)."""
-    num = np.asarray(num)
-    ok = (num > 0) & (den > 0)
-    out = np.ones(ok.shape, dtype=num.dtype)
-    np.divide(num, den, out=out, where=ok)
-    return np.sqrt(out, out=out)
-
-
 class SignStream:
     """Random signs nu_t (E[nu nu^T] = I), drawn ``block`` steps at a time (fewer when a step's signs are
     many: at most about 2^20 per draw) from random bytes, one bit each (0 -> -1, 1 -> +1): a third of the
